@@ -1,0 +1,104 @@
+// swift-tools-version: 6.1
+//
+// TLSKit: one TLS API for Swift with interchangeable backends.
+// Layers (see README and ../shared/DESIGN.md): TLSKit (core, pure Swift) →
+// backends (TLSKitOpenSSL over the system libssl ≥ 3.0) → adapters (TLSKitIO).
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "TLSKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TLSKit", targets: ["TLSKit"]),
+        .library(name: "TLSKitOpenSSL", targets: ["TLSKitOpenSSL"]),
+        .library(name: "TLSKitIO", targets: ["TLSKitIO"]),
+        .executable(name: "tlskit", targets: ["tlskit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+    ],
+    targets: [
+        // MARK: core
+        .target(
+            name: "TLSKit",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: OpenSSL 3 backend
+        .systemLibrary(
+            name: "CTLSKitOpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"]), .yum(["openssl-devel"])]
+        ),
+        .target(
+            name: "CTLSKitOpenSSLShims",
+            dependencies: ["CTLSKitOpenSSL"]
+        ),
+        .target(
+            name: "TLSKitOpenSSL",
+            dependencies: [
+                "TLSKit", "CTLSKitOpenSSL", "CTLSKitOpenSSLShims",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: adapters
+        .target(
+            name: "TLSKitIO",
+            dependencies: ["TLSKit"],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: tool and test support
+        .target(
+            name: "TLSKitTestSupport",
+            dependencies: [
+                "TLSKit", "TLSKitOpenSSL",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "tlskit",
+            dependencies: [
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: tests
+        .testTarget(
+            name: "TLSKitTests",
+            dependencies: ["TLSKit"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "TLSKitConformanceTests",
+            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "TLSKitInteropTests",
+            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

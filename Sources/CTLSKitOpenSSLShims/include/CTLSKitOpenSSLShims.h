@@ -1,0 +1,51 @@
+// CTLSKitOpenSSLShims: the single list of OpenSSL things Swift cannot import.
+//
+// Every function here is a prefixed, 1:1, logic-free wrapper of an OpenSSL macro
+// (or a constant built by a macro). Bodies live in shims.c, never in this header.
+#ifndef CTLSKIT_OPENSSL_SHIMS_H
+#define CTLSKIT_OPENSSL_SHIMS_H
+
+#include <openssl/opensslv.h>
+#include <openssl/ssl.h>
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+
+#if OPENSSL_VERSION_MAJOR < 3
+#error "TLSKitOpenSSL requires OpenSSL 3.0 or newer headers (found an older OpenSSL)."
+#endif
+
+// MARK: - Constants built with SSL_OP_BIT / version macros
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_COMPRESSION(void);
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION(void);
+uint64_t CTLSKitOpenSSLShims_SSL_OP_CIPHER_SERVER_PREFERENCE(void);
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_TICKET(void);
+long CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS(void);
+unsigned long CTLSKitOpenSSLShims_OPENSSL_VERSION_NUMBER(void);
+
+// MARK: - SSL_CTX ctrl macros
+int CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long CTLSKitOpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+int CTLSKitOpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
+int CTLSKitOpenSSLShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
+long CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *));
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg);
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT(void);
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_SERVER(void);
+
+// MARK: - SSL ctrl macros
+int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+int CTLSKitOpenSSLShims_SSL_get_negotiated_group(SSL *ssl);
+
+// MARK: - BIO ctrl macros
+long CTLSKitOpenSSLShims_BIO_set_mem_eof_return(BIO *bio, long value);
+
+// MARK: - Typed stacks
+int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack);
+X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index);
+
+// MARK: - Memory
+void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer);
+
+#endif

@@ -1,0 +1,45 @@
+#include "CTLSKitOpenSSLShims.h"
+
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+uint64_t CTLSKitOpenSSLShims_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+long CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
+unsigned long CTLSKitOpenSSLShims_OPENSSL_VERSION_NUMBER(void) { return OPENSSL_VERSION_NUMBER; }
+
+int CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+int CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+long CTLSKitOpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+int CTLSKitOpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+int CTLSKitOpenSSLShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509) {
+    return (int)SSL_CTX_add1_chain_cert(ctx, x509);
+}
+long CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *)) {
+    return (int)SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+}
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) {
+    return (int)SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_CLIENT; }
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
+
+int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+int CTLSKitOpenSSLShims_SSL_get_negotiated_group(SSL *ssl) { return (int)SSL_get_negotiated_group(ssl); }
+
+long CTLSKitOpenSSLShims_BIO_set_mem_eof_return(BIO *bio, long value) { return BIO_set_mem_eof_return(bio, value); }
+
+int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack) { return sk_X509_num(stack); }
+X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index) { return sk_X509_value(stack, index); }
+
+void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }

@@ -1,0 +1,166 @@
+public import Logging
+
+/// A TLS implementation that TLSKit can drive (OpenSSL 3, GnuTLS, …).
+///
+/// Backends are chosen explicitly — there is no hidden global default:
+/// ```swift
+/// let backend = try OpenSSLBackend()
+/// let context = try backend.makeClientContext(TLSClientConfiguration())
+/// ```
+/// A backend value is cheap to copy and `Sendable`. Building a context is expensive
+/// (credentials are loaded and parsed, files read): build contexts once and share them.
+public protocol TLSBackend: Sendable {
+    /// A short, stable name: `"openssl"`, `"gnutls"`.
+    var name: String { get }
+    /// The name and version of the library underneath, e.g. `OpenSSL 3.0.19 …`.
+    var libraryVersion: String { get }
+    /// What this backend can do, so callers can decide before building anything.
+    var capabilities: TLSBackendCapabilities { get }
+
+    /// Checks that this backend can honour `configuration`, without loading credentials.
+    ///
+    /// - Throws: ``TLSError/Code/configuration`` or ``TLSError/Code/unsupportedFeature``
+    ///   naming the field.
+    func validate(_ configuration: TLSClientConfiguration) throws(TLSError)
+    /// Checks that this backend can honour `configuration`, without loading credentials.
+    func validate(_ configuration: TLSServerConfiguration) throws(TLSError)
+
+    /// Builds a client context: validates, loads trust store and credentials.
+    ///
+    /// > Note: expensive and may block on file I/O; do it once, not per connection.
+    func makeClientContext(_ configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError)
+        -> any TLSClientContext
+    /// Builds a server context: validates, loads every signing chain and the trust store.
+    ///
+    /// > Note: expensive and may block on file I/O; do it once, not per connection.
+    func makeServerContext(_ configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError)
+        -> any TLSServerContext
+}
+
+extension TLSBackend {
+    /// Builds a client context with no hooks.
+    public func makeClientContext(_ configuration: TLSClientConfiguration) throws(TLSError) -> any TLSClientContext {
+        try makeClientContext(configuration, hooks: TLSContextHooks())
+    }
+    /// Builds a server context with no hooks.
+    public func makeServerContext(_ configuration: TLSServerConfiguration) throws(TLSError) -> any TLSServerContext {
+        try makeServerContext(configuration, hooks: TLSContextHooks())
+    }
+}
+
+/// Behaviour attached to a context rather than stored in a configuration (which holds
+/// only data). Default: nothing attached.
+public struct TLSContextHooks: Sendable {
+    /// Where the backend reports warnings (a weak security policy, a deprecated setting).
+    /// Default: a logger labelled `tlskit`.
+    public var logger: Logger
+
+    /// No hooks; warnings go to the `tlskit` logger.
+    public init(logger: Logger = Logger(label: "tlskit")) {
+        self.logger = logger
+    }
+}
+
+/// A feature a backend may or may not have (an extensible set).
+public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// Sans-I/O connections (bytes in, bytes out).
+    public static let sansIO = TLSFeature(rawValue: "sansIO")
+    /// ALPN (RFC 7301).
+    public static let alpn = TLSFeature(rawValue: "alpn")
+    /// A server choosing among several certificate chains by SNI.
+    public static let serverNameSelection = TLSFeature(rawValue: "serverNameSelection")
+    /// Client certificates (mutual TLS), both sides.
+    public static let clientCertificates = TLSFeature(rawValue: "clientCertificates")
+    /// The operating system's trust store.
+    public static let systemTrustStore = TLSFeature(rawValue: "systemTrustStore")
+    /// Trust stores from bytes and files.
+    public static let customTrustStore = TLSFeature(rawValue: "customTrustStore")
+    /// Choosing TLS 1.2 cipher suites.
+    public static let tls12CipherSuites = TLSFeature(rawValue: "tls12CipherSuites")
+    /// Choosing TLS 1.3 cipher suites.
+    public static let tls13CipherSuites = TLSFeature(rawValue: "tls13CipherSuites")
+    /// Choosing key-exchange groups.
+    public static let keyExchangeGroups = TLSFeature(rawValue: "keyExchangeGroups")
+    /// Hostname verification against IP-address subjectAltNames.
+    public static let ipAddressVerification = TLSFeature(rawValue: "ipAddressVerification")
+    /// Keys and certificates loaded by identifier from a store (URIs).
+    public static let keyIdentifiers = TLSFeature(rawValue: "keyIdentifiers")
+    /// Encrypted private keys (passphrases).
+    public static let encryptedKeys = TLSFeature(rawValue: "encryptedKeys")
+
+    public var description: String { rawValue }
+}
+
+/// What a backend can do. Value type; `Sendable`.
+public struct TLSBackendCapabilities: Hashable, Sendable {
+    /// The protocol versions the backend can negotiate.
+    public var versions: Set<TLSProtocolVersion>
+    /// The features the backend has.
+    public var features: Set<TLSFeature>
+    /// The cipher suites the backend can negotiate (IANA codes).
+    public var cipherSuites: [TLSCipherSuite]
+    /// The key-exchange groups the backend can use.
+    public var keyExchangeGroups: [TLSNamedGroup]
+    /// URI schemes accepted by ``TLSPrivateKey/identifier(_:passphrase:)`` with the
+    /// providers currently loaded (e.g. `file`, `handle`, `pkcs11`).
+    public var identifierSchemes: [String]
+
+    /// Creates a capability description.
+    public init(
+        versions: Set<TLSProtocolVersion>,
+        features: Set<TLSFeature>,
+        cipherSuites: [TLSCipherSuite],
+        keyExchangeGroups: [TLSNamedGroup],
+        identifierSchemes: [String]
+    ) {
+        self.versions = versions
+        self.features = features
+        self.cipherSuites = cipherSuites
+        self.keyExchangeGroups = keyExchangeGroups
+        self.identifierSchemes = identifierSchemes
+    }
+
+    /// `true` when the backend has `feature`.
+    public func supports(_ feature: TLSFeature) -> Bool { features.contains(feature) }
+}
+
+/// A client context: a validated configuration with its credentials loaded, ready to make
+/// connections.
+///
+/// Thread-safety: immutable once built; share it freely across threads and tasks.
+/// Building one is expensive, making connections from it is cheap.
+public protocol TLSClientContext: AnyObject, Sendable {
+    /// The backend that built this context.
+    var backendName: String { get }
+    /// The configuration the context was built from.
+    var configuration: TLSClientConfiguration { get }
+    /// Makes a new connection that will verify the server against `serverName` (and send
+    /// it as SNI when it is a DNS name).
+    ///
+    /// - Parameter serverName: overrides ``TLSClientConfiguration/serverName``; one of the
+    ///   two must be set.
+    /// - Throws: ``TLSError/Code/configuration`` when no server name is known.
+    func makeConnection(serverName: TLSServerName?) throws(TLSError) -> any TLSConnection
+}
+
+extension TLSClientContext {
+    /// Makes a connection to the configuration's ``TLSClientConfiguration/serverName``.
+    public func makeConnection() throws(TLSError) -> any TLSConnection {
+        try makeConnection(serverName: nil)
+    }
+}
+
+/// A server context: a validated configuration with its chains loaded.
+///
+/// Thread-safety: immutable once built; share it freely.
+public protocol TLSServerContext: AnyObject, Sendable {
+    /// The backend that built this context.
+    var backendName: String { get }
+    /// The configuration the context was built from.
+    var configuration: TLSServerConfiguration { get }
+    /// Makes a new server-side connection.
+    func makeConnection() throws(TLSError) -> any TLSConnection
+}

@@ -1,0 +1,129 @@
+/// Everything a TLS client decides, as plain data.
+///
+/// `TLSClientConfiguration()` is a secure, working configuration: TLS 1.2 or 1.3, the
+/// system's trusted roots, the server's certificate and host name verified, no client
+/// certificate, no ALPN. Change fields with `var` assignments; `nil` always means "the
+/// backend's default under ``securityPolicy``", and each property says what that is.
+///
+/// The configuration holds no closures: hooks (verification, key logging) are attached to
+/// the context. A configuration is checked by ``TLSBackend/validate(_:)-(TLSClientConfiguration)``
+/// and turned into a ``TLSClientContext`` by ``TLSBackend/makeClientContext(_:hooks:)``;
+/// changing it afterwards does not affect contexts already built.
+///
+/// Value type; `Sendable`, `Hashable`.
+public struct TLSClientConfiguration: Hashable, Sendable {
+    /// The certificate chain and key to present when the server asks for one (mutual
+    /// TLS). Default `nil`: no client certificate is sent.
+    public var certificateChain: TLSSigningChain?
+    /// The cipher suites to offer, most preferred first; TLS 1.2 and TLS 1.3 suites may be
+    /// mixed, and each version uses its own. Default `nil`: the backend's list for
+    /// ``securityPolicy``. An empty list is a configuration error.
+    public var cipherSuites: [TLSCipherSuite]?
+    /// ALPN protocols to offer, most preferred first. Default empty: no ALPN extension.
+    /// If the server picks none, ``TLSConnectionInfo/applicationProtocol`` is `nil`.
+    public var applicationProtocols: [TLSApplicationProtocol]
+    /// The lowest version to negotiate. Default `nil`: TLS 1.2 (TLS 1.3 under
+    /// ``TLSSecurityPolicy/modern``). Below TLS 1.2 only with ``TLSSecurityPolicy/compatible``.
+    public var minimumVersion: TLSProtocolVersion?
+    /// The highest version to negotiate. Default `nil`: TLS 1.3.
+    public var maximumVersion: TLSProtocolVersion?
+    /// The roots the server's chain must lead to. Default ``TLSTrustStore/system``.
+    public var trustStore: TLSTrustStore
+    /// The policy whose defaults fill the `nil` fields. Default
+    /// ``TLSSecurityPolicy/systemDefault``.
+    public var securityPolicy: TLSSecurityPolicy
+    /// Key-exchange groups to offer, most preferred first. Default `nil`: the backend's
+    /// list (for OpenSSL 3.0: x25519, secp256r1, x448, secp521r1, secp384r1, ffdhe…).
+    public var keyExchangeGroups: [TLSNamedGroup]?
+    /// The name to send as SNI and to verify the server's certificate against, unless the
+    /// connection is made with its own name (``TLSClientContext/makeConnection(serverName:)``).
+    /// Default `nil`: every connection must be given a name.
+    public var serverName: TLSServerName?
+    /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
+    public var backendOptions: TLSBackendOptions
+
+    /// A secure default client configuration; see the type's documentation.
+    public init(
+        trustStore: TLSTrustStore = .system,
+        serverName: TLSServerName? = nil,
+        certificateChain: TLSSigningChain? = nil,
+        applicationProtocols: [TLSApplicationProtocol] = []
+    ) {
+        self.certificateChain = certificateChain
+        self.cipherSuites = nil
+        self.applicationProtocols = applicationProtocols
+        self.minimumVersion = nil
+        self.maximumVersion = nil
+        self.trustStore = trustStore
+        self.securityPolicy = .systemDefault
+        self.keyExchangeGroups = nil
+        self.serverName = serverName
+        self.backendOptions = TLSBackendOptions()
+    }
+
+    /// The version range this configuration asks for, after applying the policy.
+    ///
+    /// - Throws: ``TLSError/Code/configuration`` when the bounds contradict each other or
+    ///   the policy.
+    public func effectiveVersionRange() throws(TLSError) -> ClosedRange<TLSProtocolVersion> {
+        try resolveVersionRange(minimumVersion, maximumVersion, securityPolicy)
+    }
+}
+
+func resolveVersionRange(
+    _ minimum: TLSProtocolVersion?,
+    _ maximum: TLSProtocolVersion?,
+    _ policy: TLSSecurityPolicy
+) throws(TLSError) -> ClosedRange<TLSProtocolVersion> {
+    let known: [TLSProtocolVersion] = [.tls1_0, .tls1_1, .tls1_2, .tls1_3]
+    for (field, v) in [("minimumVersion", minimum), ("maximumVersion", maximum)] {
+        if let v, !known.contains(v) {
+            throw TLSError.configuration(field: field, "\(v) is not a TLS version TLSKit can negotiate (1.0 to 1.3)")
+        }
+    }
+    let floor = policy.isCompatible ? TLSProtocolVersion.tls1_2 : policy.floor
+    let low = minimum ?? floor
+    let high = maximum ?? .tls1_3
+    if low < policy.floor {
+        throw TLSError.configuration(
+            field: "minimumVersion",
+            "\(low) is below the floor of the '\(policy)' security policy (\(policy.floor)); "
+                + (policy.isModern ? "use .systemDefault to allow TLS 1.2" : "use .compatible to allow TLS 1.0/1.1")
+        )
+    }
+    if high < policy.floor {
+        throw TLSError.configuration(
+            field: "maximumVersion",
+            "\(high) is below the floor of the '\(policy)' security policy (\(policy.floor))"
+        )
+    }
+    if low > high {
+        throw TLSError.configuration(
+            field: "minimumVersion",
+            "the minimum version \(low) is above the maximum version \(high)"
+        )
+    }
+    return low...high
+}
+
+func validateCommon(
+    cipherSuites: [TLSCipherSuite]?,
+    keyExchangeGroups: [TLSNamedGroup]?
+) throws(TLSError) {
+    if let cipherSuites, cipherSuites.isEmpty {
+        throw TLSError.configuration(field: "cipherSuites", "the list is empty; use nil for the backend's defaults")
+    }
+    if let keyExchangeGroups, keyExchangeGroups.isEmpty {
+        throw TLSError.configuration(
+            field: "keyExchangeGroups", "the list is empty; use nil for the backend's defaults")
+    }
+}
+
+extension TLSClientConfiguration {
+    /// Checks what can be checked without a backend: version bounds against the policy,
+    /// empty lists. Backends call this first in their own `validate`.
+    public func validateBackendNeutral() throws(TLSError) {
+        _ = try effectiveVersionRange()
+        try validateCommon(cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups)
+    }
+}

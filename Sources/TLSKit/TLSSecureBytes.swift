@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Bytes of secret material (a private key, a passphrase) kept in storage that is
+/// overwritten with zeros when the last copy is released, and never printed.
+///
+/// Copies share one storage (it is immutable once made). `description` shows only the
+/// length. Equality compares contents in constant time.
+///
+/// Thread-safety: immutable and `Sendable`.
+public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let storage: Storage
+
+    /// Copies `bytes` into zeroing storage. The caller should clear its own copy.
+    public init(_ bytes: some Sequence<UInt8>) {
+        storage = Storage(Array(bytes))
+    }
+
+    /// Copies a string's UTF-8 bytes into zeroing storage.
+    public init(utf8 string: String) {
+        storage = Storage(Array(string.utf8))
+    }
+
+    /// The number of bytes.
+    public var count: Int { storage.count }
+
+    /// Lends the bytes for the duration of `body`. Do not let the pointer escape.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: storage.buffer.baseAddress, count: storage.count))
+    }
+
+    /// Shows the length only, never the bytes.
+    public var description: String { "TLSSecureBytes(\(count) bytes, redacted)" }
+    public var debugDescription: String { description }
+
+    public static func == (lhs: TLSSecureBytes, rhs: TLSSecureBytes) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<lhs.count { diff |= lhs.storage.buffer[i] ^ rhs.storage.buffer[i] }
+        return diff == 0
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(ObjectIdentifier(storage))
+    }
+
+    /// Watches a secure buffer's memory, so a test can prove it is zeroed on release.
+    ///
+    /// The observer keeps the address only (never the bytes); after the last
+    /// ``TLSSecureBytes`` copy is gone, ``wasZeroed`` reports whether the storage was wiped
+    /// before it was freed.
+    public final class Observer: @unchecked Sendable {
+        // @unchecked: written once by Storage.deinit, read after the storage is gone.
+        /// Whether the storage was zeroed when it was released.
+        public private(set) var wasZeroed: Bool = false
+        fileprivate func record(_ zeroed: Bool) { wasZeroed = zeroed }
+        /// Creates an observer; attach it with ``TLSSecureBytes/attach(_:)``.
+        public init() {}
+    }
+
+    /// Attaches an observer that learns whether the storage was zeroed on release.
+    public func attach(_ observer: Observer) { storage.observer = observer }
+
+    private final class Storage: @unchecked Sendable {
+        // @unchecked: the buffer is written only in init and deinit; `observer` is a
+        // test hook set before the storage is shared.
+        let buffer: UnsafeMutableBufferPointer<UInt8>
+        let count: Int
+        var observer: Observer?
+
+        init(_ bytes: [UInt8]) {
+            count = bytes.count
+            buffer = .allocate(capacity: max(bytes.count, 1))
+            buffer.initialize(repeating: 0)
+            var source = bytes
+            for i in 0..<source.count { buffer[i] = source[i] }
+            // Wipe the temporary array too.
+            source.withUnsafeMutableBytes { raw in
+                if let base = raw.baseAddress { explicit_bzero(base, raw.count) }
+            }
+        }
+
+        deinit {
+            let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+            explicit_bzero(base, buffer.count)
+            if let observer {
+                observer.record(buffer.allSatisfy { $0 == 0 })
+            }
+            buffer.deallocate()
+        }
+    }
+}
+
+#if canImport(Darwin)
+private func explicit_bzero(_ pointer: UnsafeMutableRawPointer, _ count: Int) {
+    _ = memset_s(pointer, count, 0, count)
+}
+#endif

@@ -1,0 +1,103 @@
+/// Everything a TLS server decides, as plain data.
+///
+/// The one required decision is what to present: `TLSServerConfiguration(certificateChain:)`.
+/// Everything else has a secure default: TLS 1.2 or 1.3, the backend's cipher suites under
+/// ``securityPolicy``, no client certificates requested, no ALPN.
+///
+/// Several ``certificateChains`` may be given: the server picks, for each connection, the
+/// first chain whose leaf certificate is valid for the server name the client sent (SNI),
+/// and the first chain when none matches or no name was sent.
+///
+/// Value type; `Sendable`, `Hashable`.
+public struct TLSServerConfiguration: Hashable, Sendable {
+    /// How the server treats client certificates.
+    public enum ClientAuthentication: Hashable, Sendable {
+        /// Do not ask for a client certificate.
+        case none
+        /// Ask for one; verify it against ``TLSServerConfiguration/trustStore`` if sent, and
+        /// accept clients that send none.
+        case optional
+        /// Ask for one and fail the handshake unless the client sends one that verifies.
+        case required
+    }
+
+    /// The chains to present, chosen by SNI; the first is the default. Must not be empty.
+    public var certificateChains: [TLSSigningChain]
+    /// The cipher suites to accept, most preferred first (the server's order wins).
+    /// Default `nil`: the backend's list for ``securityPolicy``.
+    public var cipherSuites: [TLSCipherSuite]?
+    /// ALPN protocols the server speaks, most preferred first. When the client offers
+    /// ALPN and none of these, the handshake fails with `no_application_protocol`.
+    /// Default empty: ALPN is ignored.
+    public var applicationProtocols: [TLSApplicationProtocol]
+    /// The lowest version to accept. Default `nil`: TLS 1.2 (1.3 under `.modern`).
+    public var minimumVersion: TLSProtocolVersion?
+    /// The highest version to accept. Default `nil`: TLS 1.3.
+    public var maximumVersion: TLSProtocolVersion?
+    /// The roots client certificates must lead to. Default `nil`: no client certificates
+    /// are requested. Setting it makes ``clientAuthentication`` default to `.required`.
+    public var trustStore: TLSTrustStore?
+    /// Whether to request client certificates. Default `nil`: `.required` when
+    /// ``trustStore`` is set, `.none` otherwise. `.optional` and `.required` need a trust
+    /// store.
+    public var clientAuthentication: ClientAuthentication?
+    /// The policy whose defaults fill the `nil` fields. Default `.systemDefault`.
+    public var securityPolicy: TLSSecurityPolicy
+    /// Key-exchange groups to accept, most preferred first. Default `nil`: the backend's.
+    public var keyExchangeGroups: [TLSNamedGroup]?
+    /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
+    public var backendOptions: TLSBackendOptions
+
+    /// A server configuration presenting `certificateChain`, with secure defaults.
+    public init(certificateChain: TLSSigningChain) {
+        self.init(certificateChains: [certificateChain])
+    }
+
+    /// A server configuration presenting one of `certificateChains`, chosen by SNI.
+    public init(certificateChains: [TLSSigningChain]) {
+        self.certificateChains = certificateChains
+        self.cipherSuites = nil
+        self.applicationProtocols = []
+        self.minimumVersion = nil
+        self.maximumVersion = nil
+        self.trustStore = nil
+        self.clientAuthentication = nil
+        self.securityPolicy = .systemDefault
+        self.keyExchangeGroups = nil
+        self.backendOptions = TLSBackendOptions()
+    }
+
+    /// The client-authentication mode after applying the defaults.
+    public var effectiveClientAuthentication: ClientAuthentication {
+        clientAuthentication ?? (trustStore == nil ? .none : .required)
+    }
+
+    /// The version range this configuration accepts, after applying the policy.
+    public func effectiveVersionRange() throws(TLSError) -> ClosedRange<TLSProtocolVersion> {
+        try resolveVersionRange(minimumVersion, maximumVersion, securityPolicy)
+    }
+
+    /// Checks what can be checked without a backend. Backends call this first.
+    public func validateBackendNeutral() throws(TLSError) {
+        guard !certificateChains.isEmpty else {
+            throw TLSError.configuration(field: "certificateChains", "a server needs at least one certificate chain")
+        }
+        _ = try effectiveVersionRange()
+        try validateCommon(cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups)
+        switch (clientAuthentication, trustStore) {
+        case (.optional?, nil), (.required?, nil):
+            throw TLSError.configuration(
+                field: "clientAuthentication",
+                "client certificates are requested but no trustStore is set to verify them against"
+            )
+        case (ClientAuthentication.none?, _?):
+            throw TLSError.configuration(
+                field: "trustStore",
+                "a trust store for client certificates is set, but clientAuthentication is .none; "
+                    + "remove the trust store or choose .optional/.required"
+            )
+        default:
+            break
+        }
+    }
+}
