@@ -92,7 +92,11 @@ let package = Package(
         ),
         .testTarget(
             name: "TLSKitConformanceTests",
-            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport"],
+            dependencies: [
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,246 @@
+internal import CTLSKitOpenSSL
+internal import CTLSKitOpenSSLShims
+import TLSKit
+
+/// The OpenSSL backend's sans-I/O connection: one `SSL*` between two memory BIOs.
+///
+/// Network bytes are written into the read BIO, records are read out of the write BIO;
+/// OpenSSL never sees a socket. Not thread-safe: one owner at a time.
+final class OpenSSLConnection: TLSConnection {
+    let side: TLSSide
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+    /// Keeps the context (and so the SSL_CTX and its callback data) alive.
+    private let contextOwner: AnyObject
+    private let expectedName: String?
+
+    private var stickyError: TLSError?
+    private var handshakeDone = false
+    private var inputEnded = false
+    private var closeSent = false
+    private var info: TLSConnectionInfo?
+
+    init(client context: OpenSSLClientContext, serverName: TLSServerName) throws(TLSError) {
+        side = .client
+        contextOwner = context
+        expectedName = serverName.description
+        (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
+        SSL_set_connect_state(ssl)
+        let param = SSL_get0_param(ssl)
+        SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
+        switch serverName.kind {
+        case .dns(let name):
+            guard SSL_set1_host(ssl, name) == 1, CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(ssl, name) == 1 else {
+                SSL_free(ssl)
+                throw TLSError(
+                    .configuration, "OpenSSL refused the server name '\(name)'",
+                    backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
+            }
+        case .ipAddress(let bytes):
+            guard X509_VERIFY_PARAM_set1_ip(param, bytes, bytes.count) == 1 else {
+                SSL_free(ssl)
+                throw TLSError(
+                    .configuration, "OpenSSL refused the IP address \(serverName)",
+                    backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
+            }
+        }
+    }
+
+    init(server context: OpenSSLServerContext) throws(TLSError) {
+        side = .server
+        contextOwner = context
+        expectedName = nil
+        (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
+        SSL_set_accept_state(ssl)
+    }
+
+    private static func makeSSL(_ ctx: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
+        ERR_clear_error()
+        guard let ssl = SSL_new(ctx) else {
+            throw TLSError(.internal, "SSL_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
+        }
+        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.internal, "BIO_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
+        }
+        // An empty read BIO means "retry later", not end of file, until receiveEndOfInput().
+        _ = CTLSKitOpenSSLShims_BIO_set_mem_eof_return(rbio, -1)
+        SSL_set_bio(ssl, rbio, wbio)  // the SSL now owns both BIOs
+        return (ssl, rbio, wbio)
+    }
+
+    deinit { SSL_free(ssl) }
+
+    // MARK: Network side
+
+    func receive(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
+        if let stickyError { throw stickyError }
+        guard !inputEnded else {
+            throw TLSError(.invalidState, "receive(_:) after receiveEndOfInput(): the transport has already ended")
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, Int(Int32.max))
+            let written = BIO_write(readBIO, bytes.baseAddress! + offset, Int32(chunk))
+            guard written > 0 else { throw TLSError(.internal, "BIO_write to the memory BIO failed") }
+            offset += Int(written)
+        }
+    }
+
+    func receiveEndOfInput() {
+        guard !inputEnded else { return }
+        inputEnded = true
+        _ = CTLSKitOpenSSLShims_BIO_set_mem_eof_return(readBIO, 0)
+    }
+
+    var pendingOutputByteCount: Int { Int(BIO_ctrl_pending(writeBIO)) }
+
+    func drainOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        let n = BIO_read(writeBIO, base, Int32(min(buffer.count, Int(Int32.max))))
+        return n > 0 ? Int(n) : 0
+    }
+
+    // MARK: Handshake
+
+    var isHandshakeComplete: Bool { handshakeDone }
+
+    func handshake() throws(TLSError) -> TLSHandshakeStatus {
+        if let stickyError { throw stickyError }
+        if handshakeDone { return .complete }
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        if result == 1 {
+            handshakeDone = true
+            info = makeInfo()
+            return .complete
+        }
+        let error = SSL_get_error(ssl, result)
+        if error == SSL_ERROR_WANT_READ {
+            if pendingOutputByteCount > 0 { return .outputPending }
+            return .needsInput
+        }
+        throw fail(error, phase: .handshake)
+    }
+
+    // MARK: Application data
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            throw TLSError(.invalidState, "read(into:) before the handshake completed; call handshake() first")
+        }
+        guard let base = buffer.baseAddress, buffer.count > 0 else {
+            throw TLSError(.invalidState, "read(into:) needs a buffer of at least one byte")
+        }
+        if SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 { return .closed }
+        ERR_clear_error()
+        var count = 0
+        if SSL_read_ex(ssl, base, buffer.count, &count) == 1 { return .bytes(count) }
+        let error = SSL_get_error(ssl, 0)
+        switch error {
+        case SSL_ERROR_WANT_READ: return .needsInput
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        default: throw fail(error, phase: .read)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> Int {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            throw TLSError(.invalidState, "write(_:) before the handshake completed; call handshake() first")
+        }
+        guard !closeSent else { throw TLSError(.closed, "write(_:) after shutdown(): close_notify was already sent") }
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+        ERR_clear_error()
+        var written = 0
+        if SSL_write_ex(ssl, base, bytes.count, &written) == 1 { return written }
+        throw fail(SSL_get_error(ssl, 0), phase: .write)
+    }
+
+    func shutdown() throws(TLSError) -> TLSShutdownStatus {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            closeSent = true
+            return .complete
+        }
+        ERR_clear_error()
+        closeSent = true
+        let result = SSL_shutdown(ssl)
+        if result == 1 { return .complete }
+        if result == 0 { return .awaitingPeer }
+        let error = SSL_get_error(ssl, result)
+        if error == SSL_ERROR_WANT_READ { return .awaitingPeer }
+        throw fail(error, phase: .shutdown)
+    }
+
+    var connectionInfo: TLSConnectionInfo? { info }
+
+    // MARK: Helpers
+
+    private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {
+        let entries = OpenSSLErrorStack.drain()
+        let error = OpenSSLFailure.make(
+            sslError: sslError, entries: entries, verifyResult: Int(SSL_get_verify_result(ssl)),
+            phase: phase, side: side, expectedName: expectedName)
+        stickyError = error
+        return error
+    }
+
+    private func makeInfo() -> TLSConnectionInfo {
+        let version = TLSProtocolVersion(rawValue: UInt16(truncatingIfNeeded: SSL_version(ssl)))
+        let cipher = SSL_get_current_cipher(ssl).map { SSL_CIPHER_get_protocol_id($0) } ?? 0
+        var alpnPointer: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
+        var alpn: TLSApplicationProtocol?
+        if let alpnPointer, alpnLength > 0 {
+            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: alpnPointer, count: Int(alpnLength))))
+        }
+        let serverName: String?
+        if side == .client {
+            serverName = expectedName
+        } else {
+            serverName = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
+        }
+        let group = OpenSSLGroups.group(forNID: CTLSKitOpenSSLShims_SSL_get_negotiated_group(ssl))
+
+        var peer: [[UInt8]] = []
+        if let leaf = SSL_get0_peer_certificate(ssl) {
+            peer.append(OpenSSLCertificateRef.der(of: leaf))
+            if let chain = SSL_get_peer_cert_chain(ssl) {
+                // On the client the stack starts with the leaf; on the server it does not.
+                let start = side == .client ? 1 : 0
+                let count = Int(CTLSKitOpenSSLShims_sk_X509_num(chain))
+                if start < count {
+                    for i in start..<count {
+                        if let cert = CTLSKitOpenSSLShims_sk_X509_value(chain, Int32(i)) {
+                            peer.append(OpenSSLCertificateRef.der(of: cert))
+                        }
+                    }
+                }
+            }
+        }
+        var verified: [[UInt8]] = []
+        if !peer.isEmpty, let chain = SSL_get0_verified_chain(ssl) {
+            for i in 0..<Int(CTLSKitOpenSSLShims_sk_X509_num(chain)) {
+                if let cert = CTLSKitOpenSSLShims_sk_X509_value(chain, Int32(i)) {
+                    verified.append(OpenSSLCertificateRef.der(of: cert))
+                }
+            }
+        }
+        let isVerified = !peer.isEmpty && SSL_get_verify_result(ssl) == X509_V_OK
+        return TLSConnectionInfo(
+            protocolVersion: version,
+            cipherSuite: TLSCipherSuite(rawValue: cipher),
+            applicationProtocol: alpn,
+            serverName: serverName,
+            keyExchangeGroup: group,
+            resumed: SSL_session_reused(ssl) == 1,
+            peerCertificates: peer,
+            verifiedChain: isVerified ? verified : [],
+            peerVerification: isVerified ? .verified : .noCertificate
+        )
+    }
+}

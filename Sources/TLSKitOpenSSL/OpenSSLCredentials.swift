@@ -1,0 +1,431 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+internal import CTLSKitOpenSSL
+internal import CTLSKitOpenSSLShims
+import TLSKit
+
+// MARK: - Owners of OpenSSL objects
+
+/// Owns one `X509*` (freed in deinit).
+final class OpenSSLCertificateRef: @unchecked Sendable {
+    // @unchecked: the X509 is never mutated after loading; OpenSSL reference-counts it.
+    let pointer: OpaquePointer
+    init(takingOwnership pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { X509_free(pointer) }
+
+    /// The certificate's DER encoding.
+    var der: [UInt8] { OpenSSLCertificateRef.der(of: pointer) }
+
+    static func der(of x509: OpaquePointer) -> [UInt8] {
+        let length = i2d_X509(x509, nil)
+        guard length > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: Int(length))
+        out.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            _ = i2d_X509(x509, &cursor)
+        }
+        return out
+    }
+}
+
+/// Owns one `EVP_PKEY*` (freed in deinit). The key may live in a provider (TPM, token);
+/// then this is only a handle.
+final class OpenSSLKeyRef: @unchecked Sendable {
+    // @unchecked: never mutated after loading.
+    let pointer: OpaquePointer
+    init(takingOwnership pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { EVP_PKEY_free(pointer) }
+}
+
+/// Owns one `X509_STORE*` until it is handed to an `SSL_CTX`.
+final class OpenSSLStoreRef {
+    var pointer: OpaquePointer?
+    init(takingOwnership pointer: OpaquePointer) { self.pointer = pointer }
+    /// Gives the store away (to `SSL_CTX_set_cert_store`, which takes ownership).
+    func release() -> OpaquePointer? {
+        defer { pointer = nil }
+        return pointer
+    }
+    deinit { if let pointer { X509_STORE_free(pointer) } }
+}
+
+// MARK: - Loading
+
+/// Loads credential descriptions into OpenSSL objects inside one library context.
+///
+/// Bytes go into OpenSSL through read-only memory BIOs, never through temporary files.
+/// Key files are read by OpenSSL itself, so their bytes never pass through Swift.
+struct OpenSSLCredentialLoader {
+    let library: OpenSSLLibraryContext
+
+    // MARK: Certificates
+
+    /// Loads every certificate a description holds (leaf first).
+    func certificates(_ certificate: TLSCertificate, field: String) throws(TLSError) -> [OpenSSLCertificateRef] {
+        switch certificate.source {
+        case .pem(let bytes):
+            return try parseCertificates(bytes, origin: "the PEM given in \(field)", field: field)
+        case .der(let bytes):
+            return [try parseDER(bytes, origin: "the DER given in \(field)", field: field)]
+        case .file(let path):
+            let bytes = try readFile(path, field: field, what: "certificate")
+            return try parseCertificates(bytes, origin: "the file \(path)", field: field)
+        case .identifier(let uri):
+            return try loadFromStore(uri: uri, field: field, passphrase: nil, expect: .certificate).certificates
+        }
+    }
+
+    func parseCertificates(_ bytes: [UInt8], origin: String, field: String) throws(TLSError) -> [OpenSSLCertificateRef] {
+        if !looksLikePEM(bytes) {
+            return [try parseDER(bytes, origin: origin, field: field)]
+        }
+        var result: [OpenSSLCertificateRef] = []
+        var failure: [OpenSSLErrorEntry] = []
+        bytes.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return }
+            defer { BIO_free(bio) }
+            ERR_clear_error()
+            while true {
+                var x509: OpaquePointer? = X509_new_ex(library.pointer, library.propertyQuery)
+                if PEM_read_bio_X509(bio, &x509, nil, nil) == nil {
+                    if let x509 { X509_free(x509) }
+                    let entries = OpenSSLErrorStack.drain()
+                    // The end of the input shows as "no start line"; anything else is a real error.
+                    let endOfInput = entries.last.map { $0.library == ERR_LIB_PEM && $0.reason == PEM_R_NO_START_LINE } ?? true
+                    if !endOfInput || result.isEmpty { failure = entries }
+                    break
+                }
+                if let x509 { result.append(OpenSSLCertificateRef(takingOwnership: x509)) }
+            }
+        }
+        if result.isEmpty {
+            let text = String(decoding: bytes, as: UTF8.self)
+            var hint = "it must hold PEM certificates (-----BEGIN CERTIFICATE-----) or one DER certificate"
+            if text.contains("PRIVATE KEY-----") && !text.contains("CERTIFICATE-----") {
+                hint = "it holds a private key, not a certificate: were the certificate and key swapped?"
+            } else if text.contains("-----BEGIN CERTIFICATE-----") {
+                hint = "the PEM block is damaged (bad base64 or a truncated certificate)"
+            }
+            throw TLSError(
+                .configuration, "\(field): no certificate could be read from \(origin): \(hint)",
+                backendErrors: failure.map(\.text), feature: field)
+        }
+        return result
+    }
+
+    func parseDER(_ bytes: [UInt8], origin: String, field: String) throws(TLSError) -> OpenSSLCertificateRef {
+        ERR_clear_error()
+        let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
+            var x509: OpaquePointer? = X509_new_ex(library.pointer, library.propertyQuery)
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            if d2i_X509(&x509, &cursor, buffer.count) == nil {
+                if let x509 { X509_free(x509) }
+                return nil
+            }
+            return x509
+        }
+        guard let parsed else {
+            throw TLSError(
+                .configuration,
+                "\(field): \(origin) is neither PEM (-----BEGIN CERTIFICATE-----) nor a DER certificate",
+                backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+        }
+        return OpenSSLCertificateRef(takingOwnership: parsed)
+    }
+
+    // MARK: Private keys
+
+    func privateKey(_ key: TLSPrivateKey, field: String) throws(TLSError) -> OpenSSLKeyRef {
+        let passphrase = try PassphraseBox(key.passphrase, field: field)
+        switch key.source {
+        case .pem(let secure), .der(let secure):
+            let origin = "the key bytes given in \(field)"
+            let result: Result<OpenSSLKeyRef, TLSError> = secure.withUnsafeBytes { raw in
+                guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
+                    return .failure(TLSError(.internal, "BIO_new_mem_buf failed"))
+                }
+                defer { BIO_free(bio) }
+                return Result { () throws(TLSError) in try readKey(bio: bio, passphrase: passphrase, origin: origin, field: field) }
+            }
+            return try result.get()
+        case .file(let path):
+            try checkReadable(path, field: field, what: "private key")
+            guard let bio = BIO_new_file(path, "rb") else {
+                throw TLSError(
+                    .configuration, "\(field): cannot open the key file \(path)",
+                    backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+            }
+            defer { BIO_free(bio) }
+            return try readKey(bio: bio, passphrase: passphrase, origin: "the file \(path)", field: field)
+        case .identifier(let uri):
+            let loaded = try loadFromStore(uri: uri, field: field, passphrase: passphrase, expect: .privateKey)
+            guard let key = loaded.key else {
+                throw TLSError(.configuration, "\(field): no private key found at \(redact(uri))", feature: field)
+            }
+            return key
+        }
+    }
+
+    private func readKey(bio: OpaquePointer, passphrase: PassphraseBox, origin: String, field: String) throws(TLSError)
+        -> OpenSSLKeyRef
+    {
+        ERR_clear_error()
+        let unmanaged = Unmanaged.passUnretained(passphrase).toOpaque()
+        if let pem = PEM_read_bio_PrivateKey_ex(
+            bio, nil, passphraseCallback, unmanaged, library.pointer, library.propertyQuery)
+        {
+            ERR_clear_error()
+            return OpenSSLKeyRef(takingOwnership: pem)
+        }
+        let pemErrors = OpenSSLErrorStack.drain()
+        let notPEM = pemErrors.contains { $0.library == ERR_LIB_PEM && $0.reason == PEM_R_NO_START_LINE }
+        if notPEM, BIO_ctrl(bio, BIO_CTRL_RESET, 0, nil) >= 0 {
+            if let der = d2i_PrivateKey_ex_bio(bio, nil, library.pointer, library.propertyQuery) {
+                ERR_clear_error()
+                return OpenSSLKeyRef(takingOwnership: der)
+            }
+            _ = OpenSSLErrorStack.drain()
+            throw TLSError(
+                .configuration,
+                "\(field): \(origin) holds no private key: it is neither PEM (-----BEGIN PRIVATE KEY-----) "
+                    + "nor a DER private key",
+                backendErrors: pemErrors.map(\.text), feature: field)
+        }
+        if passphrase.wasAsked && !passphrase.hasPassphrase {
+            throw TLSError(
+                .configuration,
+                "\(field): the private key in \(origin) is encrypted; give its passphrase "
+                    + "(TLSPrivateKey passphrase:, or --key-passphrase-env on the command line)",
+                backendErrors: pemErrors.map(\.text), feature: field)
+        }
+        if passphrase.wasAsked {
+            throw TLSError(
+                .configuration, "\(field): the passphrase for the private key in \(origin) is wrong",
+                backendErrors: pemErrors.map(\.text), feature: field)
+        }
+        throw TLSError(
+            .configuration,
+            "\(field): the private key in \(origin) cannot be read: the PEM block is damaged or holds "
+                + "a key type no loaded provider can decode",
+            backendErrors: pemErrors.map(\.text), feature: field)
+    }
+
+    // MARK: Stores (URIs)
+
+    enum Expectation { case privateKey, certificate }
+
+    struct StoreContents {
+        var key: OpenSSLKeyRef?
+        var certificates: [OpenSSLCertificateRef] = []
+    }
+
+    func loadFromStore(uri: String, field: String, passphrase: PassphraseBox?, expect: Expectation) throws(TLSError)
+        -> StoreContents
+    {
+        let scheme = uri.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        let schemes = library.identifierSchemes
+        guard uri.contains(":"), schemes.contains(scheme) else {
+            throw TLSError(
+                .configuration,
+                "\(field): no loaded OpenSSL provider understands the URI scheme '\(scheme)' of "
+                    + "\(redact(uri)) (providers loaded: \(library.providerNames.joined(separator: ", ")); "
+                    + "schemes available: \(schemes.joined(separator: ", "))). "
+                    + (scheme == "handle"
+                        ? "Load the tpm2 provider: OpenSSLBackend(providers: [\"default\", \"tpm2\"])."
+                        : scheme == "pkcs11"
+                            ? "Load the pkcs11 provider: OpenSSLBackend(providers: [\"default\", \"pkcs11\"])."
+                            : "Load the provider that owns it."),
+                feature: field)
+        }
+        let box: PassphraseBox
+        if let passphrase { box = passphrase } else { box = try PassphraseBox(nil, field: field) }
+        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
+            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
+        }
+        defer { UI_destroy_method(ui) }
+        ERR_clear_error()
+        let unmanaged = Unmanaged.passUnretained(box).toOpaque()
+        guard
+            let store = OSSL_STORE_open_ex(
+                uri, library.pointer, library.propertyQuery, ui, unmanaged, nil, nil, nil)
+        else {
+            throw TLSError(
+                .configuration, "\(field): cannot open \(redact(uri)): the store does not exist or refused access",
+                backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+        }
+        defer { OSSL_STORE_close(store) }
+        var contents = StoreContents()
+        while OSSL_STORE_eof(store) == 0 {
+            guard let info = OSSL_STORE_load(store) else {
+                if OSSL_STORE_error(store) != 0 { break }
+                continue
+            }
+            defer { OSSL_STORE_INFO_free(info) }
+            switch OSSL_STORE_INFO_get_type(info) {
+            case OSSL_STORE_INFO_PKEY where expect == .privateKey && contents.key == nil:
+                if let key = OSSL_STORE_INFO_get1_PKEY(info) { contents.key = OpenSSLKeyRef(takingOwnership: key) }
+            case OSSL_STORE_INFO_CERT where expect == .certificate:
+                if let cert = OSSL_STORE_INFO_get1_CERT(info) {
+                    contents.certificates.append(OpenSSLCertificateRef(takingOwnership: cert))
+                }
+            default:
+                break
+            }
+        }
+        let errors = OpenSSLErrorStack.drain()
+        let found = expect == .privateKey ? contents.key != nil : !contents.certificates.isEmpty
+        if !found {
+            let wrongPIN = errors.contains { $0.text.lowercased().contains("pin") }
+            throw TLSError(
+                .configuration,
+                wrongPIN
+                    ? "\(field): the PIN for \(redact(uri)) was refused; check pin-value or the passphrase source"
+                    : "\(field): no \(expect == .privateKey ? "private key" : "certificate") found at \(redact(uri))",
+                backendErrors: errors.map(\.text), feature: field)
+        }
+        return contents
+    }
+
+    // MARK: Trust stores
+
+    func trustStore(_ store: TLSTrustStore, field: String) throws(TLSError) -> OpenSSLStoreRef {
+        guard let x509Store = X509_STORE_new() else { throw TLSError(.internal, "X509_STORE_new failed") }
+        let owner = OpenSSLStoreRef(takingOwnership: x509Store)
+        ERR_clear_error()
+        switch store.source {
+        case .system:
+            guard X509_STORE_set_default_paths_ex(x509Store, library.pointer, library.propertyQuery) == 1 else {
+                throw TLSError(
+                    .configuration,
+                    "\(field): the system trust store could not be loaded; install ca-certificates "
+                        + "or give the roots explicitly",
+                    backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+            }
+            ERR_clear_error()
+        case .pem(let bytes):
+            try add(parseCertificates(bytes, origin: "the PEM given in \(field)", field: field), to: x509Store)
+        case .der(let list):
+            guard !list.isEmpty else {
+                throw TLSError.configuration(field: field, "the list of DER roots is empty")
+            }
+            for (i, der) in list.enumerated() {
+                try add([parseDER(der, origin: "DER root #\(i)", field: field)], to: x509Store)
+            }
+        case .file(let path):
+            let bytes = try readFile(path, field: field, what: "trust store")
+            try add(parseCertificates(bytes, origin: "the file \(path)", field: field), to: x509Store)
+        case .directory(let path):
+            var info = stat()
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw TLSError.configuration(field: field, "the trust directory \(path) does not exist")
+            }
+            guard X509_STORE_load_path(x509Store, path) == 1 else {
+                throw TLSError(
+                    .configuration, "\(field): cannot use \(path) as a hashed certificate directory",
+                    backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+            }
+        case .identifier(let uri):
+            let certs = try loadFromStore(uri: uri, field: field, passphrase: nil, expect: .certificate).certificates
+            try add(certs, to: x509Store)
+        }
+        return owner
+    }
+
+    private func add(_ certificates: [OpenSSLCertificateRef], to store: OpaquePointer) throws(TLSError) {
+        for cert in certificates where X509_STORE_add_cert(store, cert.pointer) != 1 {
+            let entries = OpenSSLErrorStack.drain()
+            // Adding the same root twice is harmless.
+            if entries.allSatisfy({ $0.reason == X509_R_CERT_ALREADY_IN_HASH_TABLE }) { continue }
+            throw TLSError(.internal, "X509_STORE_add_cert failed", backendErrors: entries.map(\.text))
+        }
+    }
+
+    // MARK: Files
+
+    func checkReadable(_ path: String, field: String, what: String) throws(TLSError) {
+        if access(path, R_OK) != 0 {
+            let why = errno == ENOENT ? "does not exist" : errno == EACCES ? "is not readable (permission denied)"
+                : String(cString: strerror(errno))
+            throw TLSError.configuration(field: field, "the \(what) file \(path) \(why)")
+        }
+        var info = stat()
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            throw TLSError.configuration(field: field, "the \(what) path \(path) is a directory, not a file")
+        }
+    }
+
+    func readFile(_ path: String, field: String, what: String) throws(TLSError) -> [UInt8] {
+        try checkReadable(path, field: field, what: what)
+        guard let file = fopen(path, "rb") else {
+            throw TLSError.configuration(field: field, "cannot open the \(what) file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count { break }
+            if bytes.count > 16 << 20 {
+                throw TLSError.configuration(field: field, "the \(what) file \(path) is larger than 16 MiB")
+            }
+        }
+        if bytes.isEmpty { throw TLSError.configuration(field: field, "the \(what) file \(path) is empty") }
+        return bytes
+    }
+
+    private func looksLikePEM(_ bytes: [UInt8]) -> Bool {
+        let marker = Array("-----BEGIN".utf8)
+        guard bytes.count >= marker.count else { return false }
+        for start in 0...(bytes.count - marker.count) where bytes[start] == marker[0] {
+            if Array(bytes[start..<start + marker.count]) == marker { return true }
+        }
+        return false
+    }
+
+    private func redact(_ uri: String) -> String { TLSPrivateKey.identifier(uri).description }
+}
+
+// MARK: - Passphrases
+
+/// Holds a passphrase for the duration of one load, and records whether OpenSSL asked.
+final class PassphraseBox {
+    let secret: TLSSecureBytes?
+    var wasAsked = false
+    var hasPassphrase: Bool { secret != nil }
+
+    init(_ source: TLSPassphrase?, field: String) throws(TLSError) {
+        switch source {
+        case nil:
+            secret = nil
+        case .bytes(let bytes)?:
+            secret = bytes
+        case .environment(let name)?:
+            guard let value = getenv(name) else {
+                throw TLSError.configuration(
+                    field: field, "the passphrase environment variable \(name) is not set")
+            }
+            let length = strlen(value)
+            secret = TLSSecureBytes(UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length))
+        }
+    }
+}
+
+/// `pem_password_cb`: copies the passphrase from the `PassphraseBox` passed as `userdata`.
+/// Returns -1 (no passphrase) instead of letting OpenSSL prompt on a terminal.
+private let passphraseCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = {
+    buffer, size, _, userdata in
+    guard let buffer, let userdata else { return -1 }
+    let box = Unmanaged<PassphraseBox>.fromOpaque(userdata).takeUnretainedValue()
+    box.wasAsked = true
+    guard let secret = box.secret, secret.count <= Int(size) else { return -1 }
+    return secret.withUnsafeBytes { raw in
+        if let base = raw.baseAddress { memcpy(buffer, base, raw.count) }
+        return Int32(raw.count)
+    }
+}

@@ -1,0 +1,211 @@
+internal import CTLSKitOpenSSL
+internal import CTLSKitOpenSSLShims
+import TLSKit
+
+/// One entry of OpenSSL's per-thread error queue.
+struct OpenSSLErrorEntry {
+    let code: UInt
+    let library: Int32
+    let reason: Int32
+    let text: String
+}
+
+/// Reads OpenSSL's error queue. The queue is per thread: clear it before a call and drain
+/// it right after, with no suspension point in between.
+enum OpenSSLErrorStack {
+    /// Removes and returns every entry, oldest first.
+    static func drain() -> [OpenSSLErrorEntry] {
+        var entries: [OpenSSLErrorEntry] = []
+        while true {
+            var data: UnsafePointer<CChar>?
+            var flags: Int32 = 0
+            let code = ERR_get_error_all(nil, nil, nil, &data, &flags)
+            if code == 0 { break }
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let data, flags & ERR_TXT_STRING != 0, data.pointee != 0 {
+                text += " (\(String(cString: data)))"
+            }
+            entries.append(
+                OpenSSLErrorEntry(code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code), text: text))
+        }
+        return entries
+    }
+}
+
+/// Translates a failed libssl call into a ``TLSError`` with a message a person can act on.
+struct OpenSSLFailure {
+    enum Phase { case handshake, read, write, shutdown }
+
+    static func make(
+        sslError: Int32,
+        entries: [OpenSSLErrorEntry],
+        verifyResult: Int,
+        phase: Phase,
+        side: TLSSide,
+        expectedName: String?
+    ) -> TLSError {
+        let stack = entries.map(\.text)
+        let peer = side == .client ? "server" : "client"
+        let sslReasons = entries.filter { $0.library == ERR_LIB_SSL }.map(\.reason)
+
+        // 1. The peer's certificate failed verification.
+        if sslReasons.contains(SSL_R_CERTIFICATE_VERIFY_FAILED), verifyResult != Int(X509_V_OK) {
+            let failure = verificationFailure(code: verifyResult, expectedName: expectedName)
+            return TLSError(
+                .certificateVerification,
+                "the \(peer)'s certificate was rejected: \(failure.backendText)"
+                    + verificationHint(failure.reason, peer: peer, expectedName: expectedName),
+                backendErrors: stack, verificationFailure: failure)
+        }
+        if sslReasons.contains(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+            return TLSError(
+                .certificateVerification,
+                "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
+                backendErrors: stack,
+                verificationFailure: TLSVerificationFailure(
+                    reason: .noCertificate, backendText: "peer did not return a certificate"))
+        }
+        // 2. The peer ended the connection without close_notify.
+        if sslReasons.contains(SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            || (sslError == SSL_ERROR_SYSCALL && entries.isEmpty)
+        {
+            if phase == .handshake {
+                return TLSError(
+                    .raggedEOF,
+                    "the \(peer) closed the connection during the handshake without sending an alert "
+                        + "(is it speaking TLS on this port? did it refuse our parameters silently?)",
+                    backendErrors: stack)
+            }
+            return TLSError(
+                .raggedEOF,
+                "the \(peer) closed the connection without close_notify; the data received may be truncated",
+                backendErrors: stack)
+        }
+        // 3. The peer sent an alert.
+        if let alertReason = sslReasons.first(where: { $0 >= SSL_AD_REASON_OFFSET }) {
+            let alert = TLSAlert(rawValue: UInt8(truncatingIfNeeded: alertReason - SSL_AD_REASON_OFFSET))
+            return TLSError(
+                .alertReceived,
+                "the \(peer) aborted the connection with alert '\(alert)'" + alertHint(alert, side: side),
+                backendErrors: stack, alert: alert)
+        }
+        // 4. Negotiation failures.
+        for reason in sslReasons {
+            switch reason {
+            case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW,
+                SSL_R_VERSION_TOO_HIGH, SSL_R_WRONG_SSL_VERSION:
+                return TLSError(
+                    .handshake,
+                    "no TLS version in common with the \(peer); check minimumVersion/maximumVersion on both sides",
+                    backendErrors: stack, alert: .protocolVersion)
+            case SSL_R_NO_SHARED_CIPHER, SSL_R_NO_CIPHERS_AVAILABLE:
+                return TLSError(
+                    .handshake,
+                    "no cipher suite in common with the \(peer); check cipherSuites and securityPolicy",
+                    backendErrors: stack, alert: .handshakeFailure)
+            case SSL_R_NO_SHARED_GROUPS, SSL_R_NO_SUITABLE_KEY_SHARE:
+                return TLSError(
+                    .handshake,
+                    "no key-exchange group in common with the \(peer); check keyExchangeGroups",
+                    backendErrors: stack, alert: .handshakeFailure)
+            case SSL_R_NO_APPLICATION_PROTOCOL:
+                return TLSError(
+                    .handshake,
+                    "no ALPN protocol in common with the \(peer); check applicationProtocols on both sides",
+                    backendErrors: stack, alert: .noApplicationProtocol)
+            case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM, SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+                return TLSError(
+                    .handshake,
+                    "no signature algorithm in common with the \(peer) for this certificate's key",
+                    backendErrors: stack, alert: .handshakeFailure)
+            case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST:
+                return TLSError(
+                    .protocolViolation,
+                    "the \(peer) sent a plain-text HTTP request, not TLS; it must connect with https://",
+                    backendErrors: stack)
+            case SSL_R_WRONG_VERSION_NUMBER, SSL_R_PACKET_LENGTH_TOO_LONG, SSL_R_RECORD_LENGTH_MISMATCH,
+                SSL_R_UNEXPECTED_MESSAGE, SSL_R_UNEXPECTED_RECORD, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC,
+                SSL_R_LENGTH_MISMATCH, SSL_R_BAD_PACKET_LENGTH, SSL_R_ENCRYPTED_LENGTH_TOO_LONG,
+                SSL_R_LENGTH_TOO_SHORT, SSL_R_BAD_LENGTH, SSL_R_BAD_RECORD_TYPE, SSL_R_DATA_LENGTH_TOO_LONG,
+                SSL_R_BAD_HANDSHAKE_LENGTH, SSL_R_BAD_EXTENSION:
+                return TLSError(
+                    .protocolViolation,
+                    "the \(peer) sent bytes that are not valid TLS (\(entries.last?.text ?? "malformed record")); "
+                        + "is it speaking TLS on this port?",
+                    backendErrors: stack)
+            default:
+                continue
+            }
+        }
+        let last = entries.last?.text ?? "SSL error \(sslError)"
+        switch phase {
+        case .handshake:
+            return TLSError(.handshake, "the TLS handshake with the \(peer) failed: \(last)", backendErrors: stack)
+        case .read, .write, .shutdown:
+            return TLSError(.protocolViolation, "the connection with the \(peer) failed: \(last)", backendErrors: stack)
+        }
+    }
+
+    static func verificationFailure(code: Int, expectedName: String?) -> TLSVerificationFailure {
+        let text = String(cString: X509_verify_cert_error_string(code))
+        let reason: TLSVerificationFailure.Reason
+        switch Int32(code) {
+        case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CRL_HAS_EXPIRED: reason = .expired
+        case X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CRL_NOT_YET_VALID: reason = .notYetValid
+        case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH, X509_V_ERR_EMAIL_MISMATCH:
+            reason = .hostnameMismatch
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+            X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_UNTRUSTED:
+            reason = .unknownIssuer
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: reason = .selfSigned
+        case X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+            reason = .badSignature
+        case X509_V_ERR_INVALID_PURPOSE, X509_V_ERR_KEYUSAGE_NO_CERTSIGN, X509_V_ERR_INVALID_CA:
+            reason = .unsuitableUsage
+        case X509_V_ERR_CERT_REVOKED: reason = .revoked
+        case X509_V_ERR_CERT_CHAIN_TOO_LONG, X509_V_ERR_PATH_LENGTH_EXCEEDED: reason = .chainTooLong
+        case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK:
+            reason = .weakKeyOrAlgorithm
+        default: reason = .other
+        }
+        return TLSVerificationFailure(
+            reason: reason, backendCode: code, backendText: text,
+            expectedName: reason == .hostnameMismatch ? expectedName : nil)
+    }
+
+    static func verificationHint(_ reason: TLSVerificationFailure.Reason, peer: String, expectedName: String?) -> String
+    {
+        switch reason {
+        case .hostnameMismatch:
+            return " — the certificate is not valid for '\(expectedName ?? "?")'; connect with the name the "
+                + "certificate was issued for (serverName) or fix its subjectAltName"
+        case .unknownIssuer, .selfSigned:
+            return " — its chain does not lead to a root in the trust store; trust the \(peer)'s CA "
+                + "(trustStore) or have the \(peer) send its intermediates"
+        case .expired: return " — the certificate has expired; renew it or check the clock"
+        case .notYetValid: return " — the certificate is not valid yet; check the clock"
+        case .unsuitableUsage:
+            return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
+        default: return ""
+        }
+    }
+
+    static func alertHint(_ alert: TLSAlert, side: TLSSide) -> String {
+        switch alert {
+        case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
+            return " — it does not accept our certificate (is our chain signed by a CA it trusts?)"
+        case .certificateExpired: return " — it says our certificate has expired"
+        case .certificateRequired: return " — it requires a client certificate; set certificateChain"
+        case .protocolVersion: return " — no TLS version in common"
+        case .handshakeFailure:
+            return " — no cipher suite, group or signature algorithm in common"
+                + (side == .server ? "" : ", or it requires a client certificate")
+        case .noApplicationProtocol: return " — no ALPN protocol in common"
+        case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
+        case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
+        default: return ""
+        }
+    }
+}
