@@ -5,6 +5,7 @@ uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RE
 uint64_t CTLSKitOpenSSLShims_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
 long CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
+long CTLSKitOpenSSLShims_SSL_MODE_NO_AUTO_CHAIN(void) { return SSL_MODE_NO_AUTO_CHAIN; }
 unsigned long CTLSKitOpenSSLShims_OPENSSL_VERSION_NUMBER(void) { return OPENSSL_VERSION_NUMBER; }
 
 int CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {

@@ -53,6 +53,13 @@ public struct TLSServerName: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// The text form of a 4- or 16-byte IP address (`127.0.0.1`, `::1`); `nil` for other
+    /// lengths. Handy for printing IP subjectAltNames.
+    public static func ipAddressText(_ bytes: [UInt8]) -> String? {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        return format(bytes)
+    }
+
     /// The DNS name, or the address in its usual text form.
     public var description: String {
         switch kind {

@@ -62,7 +62,10 @@ enum OpenSSLContextBuilder {
         var options = CTLSKitOpenSSLShims_SSL_OP_NO_COMPRESSION() | CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION()
         if s.side == .server { options |= CTLSKitOpenSSLShims_SSL_OP_CIPHER_SERVER_PREFERENCE() }
         _ = SSL_CTX_set_options(ctx, options)
-        _ = CTLSKitOpenSSLShims_SSL_CTX_set_mode(ctx, CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS())
+        // Present exactly the configured chain: no chain built from the trust store, so
+        // every backend sends the same certificates.
+        _ = CTLSKitOpenSSLShims_SSL_CTX_set_mode(
+            ctx, CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS() | CTLSKitOpenSSLShims_SSL_MODE_NO_AUTO_CHAIN())
 
         // Versions: TLSProtocolVersion codes are OpenSSL's version numbers.
         guard CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(ctx, Int32(s.versions.lowerBound.rawValue)) == 1,

@@ -195,7 +195,7 @@ struct OpenSSLFailure {
     static func alertHint(_ alert: TLSAlert, side: TLSSide) -> String {
         switch alert {
         case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
-            return " — it does not accept our certificate (is our chain signed by a CA it trusts?)"
+            return " — it does not accept our certificate (signed by a CA it does not trust, expired, or not valid for the name it expected)"
         case .certificateExpired: return " — it says our certificate has expired"
         case .certificateRequired: return " — it requires a client certificate; set certificateChain"
         case .protocolVersion: return " — no TLS version in common"

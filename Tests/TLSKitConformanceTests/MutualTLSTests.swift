@@ -23,6 +23,9 @@ struct MutualTLSTests {
         let info = try #require(pair.server.connectionInfo)
         #expect(info.peerVerification == .verified)
         #expect(info.peerLeafCertificate == Fixtures.client.certificateDER)
+        // Exactly the configured chain is presented (no root added from a trust store).
+        #expect(info.peerCertificates.count == 1)
+        #expect(info.verifiedChain.count == 2)
         let parsed = try Certificate(derEncoded: try #require(info.peerLeafCertificate))
         #expect(parsed.subject.description.contains("client-1"))
         #expect(try pair.send(Array("hi".utf8), from: pair.client) == Array("hi".utf8))

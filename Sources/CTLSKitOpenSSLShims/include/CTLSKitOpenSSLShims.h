@@ -20,6 +20,7 @@ uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION(void);
 uint64_t CTLSKitOpenSSLShims_SSL_OP_CIPHER_SERVER_PREFERENCE(void);
 uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_TICKET(void);
 long CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS(void);
+long CTLSKitOpenSSLShims_SSL_MODE_NO_AUTO_CHAIN(void);
 unsigned long CTLSKitOpenSSLShims_OPENSSL_VERSION_NUMBER(void);
 
 // MARK: - SSL_CTX ctrl macros

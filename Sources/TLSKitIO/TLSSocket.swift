@@ -1,0 +1,319 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+public import TLSKit
+
+/// A blocking TLS socket for any backend, built only on the public sans-I/O
+/// ``TLSConnection`` API.
+///
+/// The socket is read in 64 KiB chunks (never a record at a time) into a buffer it owns,
+/// and records are written in large chunks too.
+///
+/// ```swift
+/// let socket = try TLSSocket.connect(host: "example.com", port: 443, context: context)
+/// try socket.send("GET / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+/// while let chunk = try socket.receive() { print(String(decoding: chunk, as: UTF8.self)) }
+/// try socket.shutdown()
+/// ```
+///
+/// Thread-safety: not thread-safe; one owner at a time. The file descriptor is closed by
+/// ``close()`` or when the socket is released.
+public final class TLSSocket {
+    /// The sans-I/O engine this socket drives.
+    public let connection: any TLSConnection
+    /// The underlying file descriptor; -1 once closed.
+    public private(set) var fileDescriptor: Int32
+    /// The peer's address as text, when known.
+    public let peerAddress: String?
+
+    private let inBuffer: UnsafeMutableRawBufferPointer
+    private let outBuffer: UnsafeMutableRawBufferPointer
+    private static let bufferSize = 65_536
+
+    /// Wraps a connected stream socket the caller hands over (it is closed with this
+    /// object). The handshake runs on the first ``handshake()``, send or receive.
+    ///
+    /// - Parameter timeout: applied to every blocking read and write (`SO_RCVTIMEO` /
+    ///   `SO_SNDTIMEO`); `nil` waits forever. Default 30 seconds.
+    public init(fileDescriptor: Int32, connection: any TLSConnection, timeout: Duration? = .seconds(30), peerAddress: String? = nil) {
+        self.fileDescriptor = fileDescriptor
+        self.connection = connection
+        self.peerAddress = peerAddress
+        inBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
+        outBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
+        POSIX.setTimeouts(fileDescriptor, timeout)
+    }
+
+    deinit {
+        close()
+        inBuffer.deallocate()
+        outBuffer.deallocate()
+    }
+
+    /// Connects to `host:port`, trying each resolved address (IPv4 and IPv6) in turn, and
+    /// runs the handshake.
+    ///
+    /// - Parameters:
+    ///   - serverName: the name to verify; default: `host` (a DNS name or an IP literal).
+    ///   - timeout: for the TCP connect and then every read and write. Default 30 s.
+    /// - Throws: ``TLSError`` (`.io`/`.timeout` for the TCP part, the handshake's error
+    ///   otherwise).
+    public static func connect(
+        host: String, port: UInt16, context: any TLSClientContext, serverName: TLSServerName? = nil,
+        timeout: Duration? = .seconds(30)
+    ) throws(TLSError) -> TLSSocket {
+        let name: TLSServerName
+        if let serverName { name = serverName } else { name = try TLSServerName(host) }
+        let connection = try context.makeConnection(serverName: name)
+        var lastError = TLSError(.io, "no address found for \(host)")
+        for (family, address) in try POSIX.resolve(host: host, port: port, passive: false) {
+            do {
+                let fd = try POSIX.connect(family: family, address: address, timeout: timeout)
+                let socket = TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)")
+                try socket.handshake()
+                return socket
+            } catch where error.code == .io || error.code == .timeout && !connection.isHandshakeComplete && connection.pendingOutputByteCount == 0 {
+                lastError = TLSError(error.code, "\(host):\(port): \(error.message)")
+            }
+        }
+        throw lastError
+    }
+
+    /// Changes the time-out for later reads and writes (`nil`: wait forever).
+    public func setTimeout(_ timeout: Duration?) {
+        if fileDescriptor >= 0 { POSIX.setTimeouts(fileDescriptor, timeout) }
+    }
+
+    /// What the handshake negotiated; `nil` before it completed.
+    public var connectionInfo: TLSConnectionInfo? { connection.connectionInfo }
+
+    /// Runs the handshake to completion (returns at once if it is done).
+    public func handshake() throws(TLSError) {
+        while true {
+            let status: TLSHandshakeStatus
+            do { status = try connection.handshake() } catch {
+                try? flush()  // tell the peer why, if we can
+                throw error
+            }
+            try flush()
+            switch status {
+            case .complete: return
+            case .outputPending: continue
+            case .needsInput: try fill()
+            }
+        }
+    }
+
+    /// Sends all of `bytes` (encrypting, then writing to the socket).
+    public func send(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
+        if !connection.isHandshakeComplete { try handshake() }
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, Self.bufferSize)
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + chunk])
+            offset += try connection.write(slice)
+            try flush()
+        }
+    }
+
+    /// Sends all of `bytes`.
+    public func send(_ bytes: [UInt8]) throws(TLSError) {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(TLSError) in try send(raw) } }
+        try result.get()
+    }
+
+    /// Sends a string's UTF-8 bytes.
+    public func send(_ text: String) throws(TLSError) { try send(Array(text.utf8)) }
+
+    /// Receives up to `buffer.count` plaintext bytes, blocking until at least one arrives.
+    ///
+    /// - Returns: the byte count, or 0 once the peer has closed cleanly (close_notify).
+    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hung up without close_notify,
+    ///   ``TLSError/Code/timeout`` when the read time-out passes.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int {
+        if !connection.isHandshakeComplete { try handshake() }
+        while true {
+            let result: TLSReadResult
+            do { result = try connection.read(into: buffer) } catch {
+                try? flush()
+                throw error
+            }
+            switch result {
+            case .bytes(let n):
+                try flush()
+                return n
+            case .closed:
+                return 0
+            case .needsInput:
+                try flush()
+                try fill()
+            }
+        }
+    }
+
+    /// Receives up to `maximumCount` bytes; `nil` once the peer has closed cleanly.
+    public func receive(maximumCount: Int = 65_536) throws(TLSError) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: maximumCount)
+        let result = out.withUnsafeMutableBytes { raw in Result { () throws(TLSError) in try receive(into: raw) } }
+        let n = try result.get()
+        if n == 0 { return nil }
+        out.removeLast(maximumCount - n)
+        return out
+    }
+
+    /// Sends close_notify and, if `waitForPeer`, reads (and discards) until the peer's
+    /// close_notify arrives or it hangs up. The socket stays open; call ``close()``.
+    public func shutdown(waitForPeer: Bool = true) throws(TLSError) {
+        guard fileDescriptor >= 0 else { return }
+        var status = try connection.shutdown()
+        try flush()
+        guard waitForPeer else { return }
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while status == .awaitingPeer {
+            let read = scratch.withUnsafeMutableBytes { raw in Result { () throws(TLSError) in try connection.read(into: raw) } }
+            switch read {
+            case .success(.closed):
+                status = try connection.shutdown()
+            case .success(.bytes):
+                continue
+            case .success(.needsInput):
+                do { try fill() } catch { return }  // the peer went away: we are closing anyway
+            case .failure(let error):
+                // A peer that hangs up instead of answering close_notify loses nothing of
+                // ours: everything we sent was already written.
+                if error.code == .raggedEOF || error.code == .io || error.code == .timeout { return }
+                throw error
+            }
+        }
+    }
+
+    /// Closes the file descriptor (without a TLS close_notify; use ``shutdown(waitForPeer:)`` first).
+    public func close() {
+        guard fileDescriptor >= 0 else { return }
+        Glibc.close(fileDescriptor)
+        fileDescriptor = -1
+    }
+
+    // MARK: - Moving bytes
+
+    /// Writes every pending TLS byte to the socket.
+    private func flush() throws(TLSError) {
+        while connection.pendingOutputByteCount > 0 {
+            let n = connection.drainOutput(into: outBuffer)
+            var offset = 0
+            while offset < n {
+                guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+                let sent = Glibc.send(fileDescriptor, outBuffer.baseAddress! + offset, n - offset, POSIX.noSignal)
+                if sent < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIX.ioError("send()")
+                }
+                offset += sent
+            }
+        }
+    }
+
+    /// Reads one chunk from the socket into the engine (or reports end of input).
+    private func fill() throws(TLSError) {
+        guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+        while true {
+            let n = recv(fileDescriptor, inBuffer.baseAddress, inBuffer.count, 0)
+            if n > 0 {
+                try connection.receive(UnsafeRawBufferPointer(rebasing: inBuffer[0..<n]))
+                return
+            }
+            if n == 0 {
+                connection.receiveEndOfInput()
+                return
+            }
+            if errno == EINTR { continue }
+            throw POSIX.ioError("recv()")
+        }
+    }
+}
+
+/// A listening TCP socket that accepts TLS connections for a server context.
+///
+/// Thread-safety: ``accept()`` may be called from one thread at a time; the sockets it
+/// returns are independent.
+public final class TLSListener {
+    /// The server context every accepted connection uses.
+    public let context: any TLSServerContext
+    /// The listening file descriptor.
+    public private(set) var fileDescriptor: Int32
+    /// The address actually bound (useful with port 0).
+    public let host: String
+    /// The port actually bound (useful with port 0).
+    public let port: UInt16
+    /// Time-out applied to accepted sockets. Default 30 s.
+    public var timeout: Duration?
+
+    /// Binds and listens on `host:port` (port 0 picks a free port).
+    public init(host: String, port: UInt16, context: any TLSServerContext, backlog: Int32 = 128) throws(TLSError) {
+        self.context = context
+        self.timeout = .seconds(30)
+        guard let (family, address) = try POSIX.resolve(host: host, port: port, passive: true).first else {
+            throw TLSError(.io, "no address to listen on for \(host)")
+        }
+        let fd = socket(family, POSIX.streamType, 0)
+        guard fd >= 0 else { throw POSIX.ioError("socket()") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = address.withUnsafeBytes { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        guard bound == 0, listen(fd, backlog) == 0 else {
+            let error = POSIX.ioError("listening on \(host):\(port)")
+            Glibc.close(fd)
+            throw error
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let described = withUnsafeBytes(of: &storage) { POSIX.describe($0.baseAddress!) }
+        self.fileDescriptor = fd
+        self.host = described.host
+        self.port = described.port
+    }
+
+    deinit { close() }
+
+    /// Waits for a TCP connection and returns it as a TLS socket whose handshake has not
+    /// run yet (call ``TLSSocket/handshake()``, e.g. on a worker thread).
+    public func accept() throws(TLSError) -> TLSSocket {
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fileDescriptor, $0, &length) }
+            }
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                throw POSIX.ioError("accept()")
+            }
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let peer = withUnsafeBytes(of: &storage) { POSIX.describe($0.baseAddress!) }
+            let connection: any TLSConnection
+            do { connection = try context.makeConnection() } catch {
+                Glibc.close(fd)
+                throw error
+            }
+            return TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(peer.host):\(peer.port)")
+        }
+    }
+
+    /// Stops listening.
+    public func close() {
+        guard fileDescriptor >= 0 else { return }
+        Glibc.shutdown(fileDescriptor, Int32(SHUT_RDWR))
+        Glibc.close(fileDescriptor)
+        fileDescriptor = -1
+    }
+}

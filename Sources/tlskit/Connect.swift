@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import TLSKit
+import TLSKitIO
+
+struct Connect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Connect to a TLS server, verify it, and print what was negotiated.",
+        discussion: "Exit 0 on a verified handshake, 2 on a handshake or verification failure, 1 on usage errors.")
+
+    @Argument(help: "HOST:PORT to connect to ([v6]:PORT for IPv6).")
+    var target: String
+    @Option(name: .customLong("server-name"), help: "DNS name or IP address to verify the certificate against (default: HOST).")
+    var serverName: String?
+    @Option(help: "PEM file with the CA certificates to trust (default: the system trust store).")
+    var ca: String?
+    @Option(help: "PEM file with the client certificate chain (mutual TLS).")
+    var cert: String?
+    @Option(help: "Client private key: a file path or an identifier URI.")
+    var key: String?
+    @Option(name: .customLong("key-passphrase-env"), help: "Environment variable holding the key's passphrase or PIN.")
+    var keyPassphraseEnv: String?
+    @Option(help: "Comma-separated ALPN protocols to offer, most preferred first.")
+    var alpn: String?
+    @OptionGroup var versions: VersionOptions
+    @Option(help: "Text to send after the handshake (\\r, \\n and \\t are unescaped); the reply is printed.")
+    var send: String?
+    @Flag(help: "Print one JSON object instead of the report.")
+    var json = false
+    @Option(help: "Seconds to wait for connect, handshake and each read.")
+    var timeout: Double = 10
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        let backend: any TLSBackend
+        let context: any TLSClientContext
+        let host: String
+        let port: UInt16
+        let name: TLSServerName
+        do {
+            (host, port) = try CLI.hostPort(target)
+            backend = try CLI.makeBackend(backendOptions.backend)
+            var config = TLSClientConfiguration(trustStore: ca.map { .file($0) } ?? .system)
+            config.applicationProtocols = try CLI.alpn(alpn)
+            (config.minimumVersion, config.maximumVersion) = try versions.parsed()
+            if cert != nil || key != nil {
+                guard let cert, let key else { throw CLIError.usage("--cert and --key go together") }
+                config.certificateChain = TLSSigningChain(
+                    certificate: .file(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))
+            }
+            name = try TLSServerName(serverName ?? host)
+            context = try backend.makeClientContext(config)
+        } catch {
+            CLI.exit(for: error)
+        }
+
+        let socket: TLSSocket
+        do {
+            socket = try TLSSocket.connect(
+                host: host, port: port, context: context, serverName: name, timeout: .milliseconds(Int(timeout * 1000)))
+        } catch {
+            if json { printFlushed(Report.json(nil, error: error, backend: backend.name, target: target)) }
+            CLI.exit(for: error)
+        }
+        defer { socket.close() }
+        let info = socket.connectionInfo!
+        if json {
+            printFlushed(Report.json(info, error: nil, backend: backend.name, target: target))
+        } else {
+            printFlushed("TLS connection to \(target) (verified as \(name)) — backend \(backend.name), \(backend.libraryVersion)")
+            for line in Report.lines(info) { printFlushed(line) }
+        }
+        if let send {
+            do {
+                try socket.send(CLI.unescape(send))
+                socket.setTimeout(.seconds(2))
+                while let chunk = try socket.receive() {
+                    FileHandle.standardOutput.write(Data(chunk))
+                }
+            } catch let error where error.code == .timeout {
+                // No more data within the idle time-out: done.
+            } catch {
+                CLI.exit(for: error)
+            }
+        }
+        socket.setTimeout(.seconds(2))
+        try? socket.shutdown(waitForPeer: false)
+    }
+}

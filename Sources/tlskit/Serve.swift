@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import TLSKit
+import TLSKitIO
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM.",
+        discussion: "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www).")
+
+    enum Mode: String, ExpressibleByArgument { case echo, http }
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0: any free port).")
+    var listen: String
+    @Option(help: "PEM file with the certificate chain, leaf first.")
+    var cert: String
+    @Option(help: "Private key: a file path or an identifier URI.")
+    var key: String
+    @Option(name: .customLong("key-passphrase-env"), help: "Environment variable holding the key's passphrase or PIN.")
+    var keyPassphraseEnv: String?
+    @Option(name: .customLong("client-ca"), help: "PEM file with CAs for client certificates; makes them required.")
+    var clientCA: String?
+    @Option(help: "Comma-separated ALPN protocols, most preferred first.")
+    var alpn: String?
+    @OptionGroup var versions: VersionOptions
+    @Option(help: "echo or http.")
+    var mode: Mode = .echo
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        let listener: TLSListener
+        do {
+            let (host, port) = try CLI.hostPort(listen)
+            let backend = try CLI.makeBackend(backendOptions.backend)
+            var config = TLSServerConfiguration(certificateChain: TLSSigningChain(
+                certificate: .file(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+            config.applicationProtocols = try CLI.alpn(alpn)
+            (config.minimumVersion, config.maximumVersion) = try versions.parsed()
+            if let clientCA { config.trustStore = .file(clientCA) }
+            let context = try backend.makeServerContext(config)
+            listener = try TLSListener(host: host, port: port, context: context)
+            listener.timeout = .seconds(30)
+        } catch {
+            CLI.exit(for: error)
+        }
+        signal(SIGINT) { _ in _exit(0) }
+        signal(SIGTERM) { _ in _exit(0) }
+        signal(SIGPIPE, SIG_IGN)
+        let shown = listener.host.contains(":") ? "[\(listener.host)]" : listener.host
+        printFlushed("listening on \(shown):\(listener.port)")
+
+        while true {
+            let socket: TLSSocket
+            do { socket = try listener.accept() } catch {
+                FileHandle.standardError.write(Data("tlskit: accept failed: \(error)\n".utf8))
+                continue
+            }
+            let box = Handoff(socket)
+            let mode = self.mode
+            Thread.detachNewThread {
+                Serve.handle(box.value, mode: mode)
+            }
+        }
+    }
+
+    static func handle(_ socket: TLSSocket, mode: Mode) {
+        defer { socket.close() }
+        let peer = socket.peerAddress ?? "?"
+        do {
+            try socket.handshake()
+            switch mode {
+            case .echo:
+                while let chunk = try socket.receive() { try socket.send(chunk) }
+                try socket.shutdown(waitForPeer: false)
+            case .http:
+                var request: [UInt8] = []
+                let end = Array("\r\n\r\n".utf8)
+                while request.count < 65_536 {
+                    guard let chunk = try socket.receive() else { break }
+                    request += chunk
+                    if request.count >= 4, containsTerminator(request, end) { break }
+                }
+                let info = socket.connectionInfo!
+                var body = "TLSKit test server\r\n"
+                body += "Protocol: \(info.protocolVersion)\r\nCipher: \(info.cipherSuite)\r\n"
+                body += "ALPN: \(info.applicationProtocol.map { "\($0)" } ?? "(none)")\r\n"
+                body += "Client certificate: \(info.peerVerification)\r\n"
+                let response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+                try socket.send(response)
+                try socket.shutdown(waitForPeer: true)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("tlskit: connection from \(peer): \(error.code): \(error.message)\n".utf8))
+        }
+    }
+
+    static func containsTerminator(_ bytes: [UInt8], _ end: [UInt8]) -> Bool {
+        guard bytes.count >= end.count else { return false }
+        for i in 0...(bytes.count - end.count) where bytes[i] == end[0] && Array(bytes[i..<i + end.count]) == end {
+            return true
+        }
+        return false
+    }
+}

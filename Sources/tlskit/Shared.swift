@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import SwiftASN1
+import TLSKit
+import TLSKitOpenSSL
+import X509
+
+/// Options every subcommand that builds a context shares.
+struct BackendOptions: ParsableArguments {
+    @Option(help: "TLS backend: openssl.")
+    var backend: String = "openssl"
+}
+
+struct VersionOptions: ParsableArguments {
+    @Option(name: .customLong("min-version"), help: "Lowest TLS version: 1.2 or 1.3.")
+    var minVersion: String?
+    @Option(name: .customLong("max-version"), help: "Highest TLS version: 1.2 or 1.3.")
+    var maxVersion: String?
+
+    func parsed() throws -> (TLSProtocolVersion?, TLSProtocolVersion?) {
+        func parse(_ text: String?, _ flag: String) throws -> TLSProtocolVersion? {
+            guard let text else { return nil }
+            guard let version = TLSProtocolVersion(text) else {
+                throw CLIError.usage("\(flag) must be 1.2 or 1.3, not '\(text)'")
+            }
+            return version
+        }
+        return (try parse(minVersion, "--min-version"), try parse(maxVersion, "--max-version"))
+    }
+}
+
+enum CLIError: Error {
+    case usage(String)
+    case failed(String)
+}
+
+enum CLI {
+    static func makeBackend(_ name: String) throws -> any TLSBackend {
+        switch name.lowercased() {
+        case "openssl": return try OpenSSLBackend()
+        default:
+            throw CLIError.usage("unknown backend '\(name)'; backends compiled in: openssl")
+        }
+    }
+
+    static func alpn(_ list: String?) throws -> [TLSApplicationProtocol] {
+        guard let list, !list.isEmpty else { return [] }
+        return try list.split(separator: ",").map { item in
+            guard let p = TLSApplicationProtocol(String(item)) else {
+                throw CLIError.usage("'\(item)' is not a valid ALPN identifier")
+            }
+            return p
+        }
+    }
+
+    /// Splits `HOST:PORT` (`[v6]:PORT` for IPv6).
+    static func hostPort(_ text: String) throws -> (String, UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw CLIError.usage("'\(text)' is not HOST:PORT")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    static func key(_ text: String, passphraseEnv: String?) -> TLSPrivateKey {
+        let passphrase = passphraseEnv.map { TLSPassphrase.environment($0) }
+        // A URI (pkcs11:, handle:, file:, …) is an identifier; anything else is a path.
+        if let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }),
+            !text.hasPrefix("/"), text[..<colon].count > 1
+        {
+            return .identifier(text, passphrase: passphrase)
+        }
+        return .file(text, passphrase: passphrase)
+    }
+
+    /// Prints one line on stderr and exits with the code the tool documents.
+    static func exit(for error: Error) -> Never {
+        let (line, code): (String, Int32)
+        switch error {
+        case let e as TLSError:
+            let configurationLike = e.code == .configuration || e.code == .unsupportedFeature
+            line = "\(e.code): \(e.message)"
+            code = configurationLike ? 1 : 2
+        case CLIError.usage(let text):
+            (line, code) = (text, 1)
+        case CLIError.failed(let text):
+            (line, code) = (text, 2)
+        default:
+            (line, code) = ("\(error)", 1)
+        }
+        FileHandle.standardError.write(Data("tlskit: error: \(line)\n".utf8))
+        Foundation.exit(code)
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\r", with: "\r").replacingOccurrences(of: "\\n", with: "\n")
+            .replacingOccurrences(of: "\\t", with: "\t")
+    }
+}
+
+/// Human-readable and JSON reports of a connection.
+enum Report {
+    static func lines(_ info: TLSConnectionInfo, indent: String = "  ") -> [String] {
+        var out = [
+            "\(indent)protocol      \(info.protocolVersion)",
+            "\(indent)cipher suite  \(info.cipherSuite)",
+            "\(indent)group         \(info.keyExchangeGroup.map { "\($0)" } ?? "-")",
+            "\(indent)ALPN          \(info.applicationProtocol.map { "\($0)" } ?? "(none)")",
+            "\(indent)server name   \(info.serverName ?? "(none)")",
+            "\(indent)resumed       \(info.resumed ? "yes" : "no")",
+            "\(indent)peer          \(info.peerVerification)",
+        ]
+        if let leaf = info.peerLeafCertificate {
+            out += certificateLines(leaf, indent: indent + "  ")
+            out.append("\(indent)  chain       \(info.peerCertificates.count) presented, \(info.verifiedChain.count) verified")
+        }
+        return out
+    }
+
+    static func certificateLines(_ der: [UInt8], indent: String) -> [String] {
+        guard let cert = try? Certificate(derEncoded: der) else { return ["\(indent)(certificate could not be parsed)"] }
+        var sans: [String] = []
+        if let names = try? cert.extensions.subjectAlternativeNames {
+            for name in names {
+                switch name {
+                case .dnsName(let dns): sans.append("DNS:\(dns)")
+                case .ipAddress(let octets):
+                    let bytes = Array(octets.bytes)
+                    sans.append("IP:" + (TLSServerName.ipAddressText(bytes) ?? "\(bytes)"))
+                default: sans.append("\(name)")
+                }
+            }
+        }
+        let formatter = ISO8601DateFormatter()
+        return [
+            "\(indent)subject     \(cert.subject)",
+            "\(indent)issuer      \(cert.issuer)",
+            "\(indent)SANs        \(sans.isEmpty ? "(none)" : sans.joined(separator: ", "))",
+            "\(indent)valid       \(formatter.string(from: cert.notValidBefore)) to \(formatter.string(from: cert.notValidAfter))",
+        ]
+    }
+
+    static func json(_ info: TLSConnectionInfo?, error: TLSError?, backend: String, target: String) -> String {
+        var object: [String: Any] = ["backend": backend, "target": target, "verified": info?.peerVerification == .verified]
+        if let info {
+            object["version"] = "\(info.protocolVersion)"
+            object["cipher"] = "\(info.cipherSuite)"
+            object["alpn"] = info.applicationProtocol.map { "\($0)" } ?? NSNull()
+            object["group"] = info.keyExchangeGroup.map { "\($0)" } ?? NSNull()
+            object["serverName"] = info.serverName ?? NSNull()
+            object["resumed"] = info.resumed
+            object["peerChain"] = info.peerCertificates.map { Data($0).base64EncodedString() }
+            object["verifiedChain"] = info.verifiedChain.map { Data($0).base64EncodedString() }
+            object["verification"] = "\(info.peerVerification)"
+        }
+        if let error {
+            var e: [String: Any] = ["code": "\(error.code)", "message": error.message]
+            if let reason = error.verificationFailure?.reason { e["reason"] = reason.rawValue }
+            if let alert = error.alert { e["alert"] = "\(alert)" }
+            object["error"] = e
+            object["verification"] = error.code == .certificateVerification ? "failed" : "not completed"
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Lets a value cross into a thread when the code guarantees a single owner at a time.
+final class Handoff<T>: @unchecked Sendable {
+    // @unchecked: the creator stops touching `value` once it hands the box over.
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+func printFlushed(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
