@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 public import TLSKit
+import Synchronization
 
 /// A blocking TLS socket for any backend, built only on the public sans-I/O
 /// ``TLSConnection`` API.
@@ -238,13 +239,17 @@ public final class TLSSocket {
 
 /// A listening TCP socket that accepts TLS connections for a server context.
 ///
-/// Thread-safety: ``accept()`` may be called from one thread at a time; the sockets it
-/// returns are independent.
-public final class TLSListener {
+/// Thread-safety: `Sendable`. ``accept()`` may be called from several threads (the kernel
+/// hands each connection to one caller), and ``close()`` from any thread stops a blocked
+/// ``accept()``. The sockets it returns are independent, each with one owner.
+public final class TLSListener: @unchecked Sendable {
+    // @unchecked: `fileDescriptor` and `host`/`port` are immutable; `closed` is behind a
+    // Mutex; `timeout` is meant to be set before accepting starts.
     /// The server context every accepted connection uses.
     public let context: any TLSServerContext
-    /// The listening file descriptor.
-    public private(set) var fileDescriptor: Int32
+    /// The listening file descriptor (no longer valid after ``close()``).
+    public let fileDescriptor: Int32
+    private let closed = Mutex(false)
     /// The address actually bound (useful with port 0).
     public let host: String
     /// The port actually bound (useful with port 0).
@@ -294,6 +299,7 @@ public final class TLSListener {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fileDescriptor, $0, &length) }
             }
             if fd < 0 {
+                if closed.withLock({ $0 }) { throw TLSError(.closed, "the listener was closed") }
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 throw POSIX.ioError("accept()")
             }
@@ -309,11 +315,14 @@ public final class TLSListener {
         }
     }
 
-    /// Stops listening.
+    /// Stops listening; a blocked ``accept()`` then throws ``TLSError/Code/closed``.
     public func close() {
-        guard fileDescriptor >= 0 else { return }
+        let wasClosed = closed.withLock { state in
+            defer { state = true }
+            return state
+        }
+        guard !wasClosed else { return }
         Glibc.shutdown(fileDescriptor, Int32(SHUT_RDWR))
         Glibc.close(fileDescriptor)
-        fileDescriptor = -1
     }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import TLSKit
+import TLSKitIO
+import TLSKitOpenSSL
+import TLSKitTestSupport
+
+/// TLSKit against the `openssl s_server` / `s_client` programs over loopback.
+@Suite("Interop: openssl s_server / s_client", .serialized)
+struct OpenSSLToolInteropTests {
+    static let versions: [TLSProtocolVersion] = [.tls1_2, .tls1_3]
+
+    @Test(arguments: versions, TestPKI.KeyType.allCases)
+    func clientAgainstSServer(version: TLSProtocolVersion, keyType: TestPKI.KeyType) throws {
+        let pki = InteropPKI.shared
+        let server = pki.server(keyType)
+        let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key, flag, "-www", "-naccept", "1"])
+        try #require(peer.waitForOutput("ACCEPT"), "s_server did not start: \(peer.standardError)")
+        let port = try #require(peer.acceptedPort())
+
+        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(server.caFile)))
+        let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
+        #expect(socket.connectionInfo?.protocolVersion == version)
+        #expect(socket.connectionInfo?.peerVerification == .verified)
+        #expect(socket.connectionInfo?.peerLeafCertificate == server.identity.certificateDER)
+        try socket.send("GET / HTTP/1.0\r\n\r\n")
+        var response: [UInt8] = []
+        while let chunk = try socket.receive() { response += chunk }
+        let text = String(decoding: response, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.0 200 ok"))
+        #expect(text.contains(version == .tls1_3 ? "TLSv1.3" : "TLSv1.2"))
+        socket.close()
+        peer.finish()
+    }
+
+    @Test func clientRejectsAnUntrustedSServer() throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.selfSigned.cert, "-key", pki.selfSigned.key, "-naccept", "1"])
+        try #require(peer.waitForOutput("ACCEPT"))
+        let port = try #require(peer.acceptedPort())
+        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let error = #expect(throws: TLSError.self) {
+            _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
+        }
+        #expect(error?.code == .certificateVerification)
+        #expect([.selfSigned, .unknownIssuer].contains(error?.verificationFailure?.reason))
+        peer.finish(seconds: 5)
+    }
+
+    @Test func clientWithCertificateAgainstSServerRequiringOne() throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key,
+                        "-Verify", "1", "-CAfile", pki.caFile, "-verify_return_error", "-www", "-naccept", "1"])
+        try #require(peer.waitForOutput("ACCEPT"))
+        let port = try #require(peer.acceptedPort())
+        var config = TLSClientConfiguration(trustStore: .file(pki.caFile))
+        config.certificateChain = TLSSigningChain(certificate: .file(pki.client.cert), privateKey: .file(pki.client.key))
+        let socket = try TLSSocket.connect(
+            host: "127.0.0.1", port: port, context: try OpenSSLBackend().makeClientContext(config), serverName: try TLSServerName("localhost"))
+        try socket.send("GET / HTTP/1.0\r\n\r\n")
+        var response: [UInt8] = []
+        while let chunk = try socket.receive() { response += chunk }
+        #expect(String(decoding: response, as: UTF8.self).contains("interop-client"))
+        socket.close()
+        peer.finish()
+    }
+
+    @Test(arguments: versions, TestPKI.KeyType.allCases)
+    func sClientAgainstServer(version: TLSProtocolVersion, keyType: TestPKI.KeyType) throws {
+        let pki = InteropPKI.shared
+        let identity = pki.server(keyType)
+        let server = try InProcessServer(TLSServerConfiguration(certificateChain: identity.identity.signingChain), lineMode: true)
+        let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
+        let peer = try PeerProcess(
+            "openssl",
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-verify_hostname", "localhost",
+             "-CAfile", identity.caFile, "-verify_return_error", flag, "-brief", "-ign_eof"],
+            stdin: Data("hello from s_client\n".utf8))
+        peer.finish()
+        let results = server.finish()
+        let result = try #require(results.first)
+        #expect(result.error == nil, "\(String(describing: result.error))")
+        #expect(result.info?.protocolVersion == version)
+        #expect(String(decoding: result.received, as: UTF8.self) == "hello from s_client\n")
+        #expect(peer.standardError.contains("Verification: OK"), "\(peer.standardError)")
+        #expect(peer.standardOutput.contains("hello from s_client"))
+    }
+
+    @Test func sClientWithCertificateAgainstMutualTLSServer() throws {
+        let pki = InteropPKI.shared
+        var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
+        config.trustStore = .file(pki.caFile)
+        let server = try InProcessServer(config, lineMode: true)
+        let peer = try PeerProcess(
+            "openssl",
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile,
+             "-cert", pki.client.cert, "-key", pki.client.key, "-brief", "-ign_eof"],
+            stdin: Data("mtls\n".utf8))
+        peer.finish()
+        let result = try #require(server.finish().first)
+        #expect(result.error == nil, "\(String(describing: result.error))")
+        #expect(result.info?.peerVerification == .verified)
+        #expect(result.info?.peerLeafCertificate == pki.client.identity.certificateDER)
+    }
+
+    @Test func sClientWithoutCertificateIsRefusedByMutualTLSServer() throws {
+        let pki = InteropPKI.shared
+        var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
+        config.trustStore = .file(pki.caFile)
+        let server = try InProcessServer(config)
+        let peer = try PeerProcess(
+            "openssl",
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile, "-brief"],
+            stdin: Data("no cert\n".utf8))
+        peer.finish()
+        let result = try #require(server.finish().first)
+        #expect(result.error?.code == .certificateVerification)
+        #expect(result.error?.verificationFailure?.reason == .noCertificate)
+    }
+
+    @Test func tls11ClientIsRefused() throws {
+        let pki = InteropPKI.shared
+        let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let peer = try PeerProcess(
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"],
+            stdin: Data())
+        let status = peer.finish()
+        #expect(status != 0)
+        let result = try #require(server.finish().first)
+        #expect(result.error?.code == .handshake)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// A real peer program (openssl, curl, python3) run for one test. Output is collected as
+/// it arrives; waits are bounded; the process is killed when the test is done with it.
+final class PeerProcess: @unchecked Sendable {
+    // @unchecked: the output buffers are guarded by `lock`.
+    let process = Process()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+    let command: String
+
+    init(_ tool: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws {
+        command = ([tool] + arguments).joined(separator: " ")
+        process.executableURL = URL(fileURLWithPath: try PeerProcess.path(of: tool))
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        let inPipe = Pipe()
+        process.standardInput = inPipe
+        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.out.append(data) }
+        }
+        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.err.append(data) }
+        }
+        try process.run()
+        if let stdin { inPipe.fileHandleForWriting.write(stdin) }
+        if stdin != nil { try? inPipe.fileHandleForWriting.close() }
+    }
+
+    deinit {
+        if process.isRunning { stop() }
+    }
+
+    /// SIGTERM, then SIGKILL (openssl s_server ignores SIGTERM while it waits).
+    func stop() {
+        let pid = process.processIdentifier
+        guard process.isRunning, pid > 0 else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<100 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        for _ in 0..<200 where process.isRunning { usleep(10_000) }
+    }
+
+    var standardOutput: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
+    var standardError: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+    /// Waits until stdout contains `marker` (or the process exits, or `seconds` pass).
+    func waitForOutput(_ marker: String, seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if standardOutput.contains(marker) { return true }
+            if !process.isRunning { return standardOutput.contains(marker) }
+            usleep(5_000)
+        }
+        return false
+    }
+
+    /// Waits for the process to exit (killing it after `seconds`) and returns its status.
+    @discardableResult
+    func finish(seconds: Double = 20) -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            stop()
+            return -1
+        }
+        process.waitUntilExit()
+        usleep(20_000)  // let the readability handlers take the last bytes
+        return process.terminationStatus
+    }
+
+    /// The port from an `openssl s_server` "ACCEPT host:port" line.
+    func acceptedPort() -> UInt16? {
+        guard let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }),
+            let colon = line.lastIndex(of: ":")
+        else { return nil }
+        return UInt16(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    }
+
+    static func path(of tool: String) throws -> String {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw MissingTool(tool: tool)
+    }
+
+    struct MissingTool: Error, CustomStringConvertible {
+        let tool: String
+        var description: String { "\(tool) is not installed; .ci/run installs it — a missing peer fails the test" }
+    }
+}
