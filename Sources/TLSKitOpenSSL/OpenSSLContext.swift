@@ -67,6 +67,10 @@ enum OpenSSLContextBuilder {
         _ = CTLSKitOpenSSLShims_SSL_CTX_set_mode(
             ctx, CTLSKitOpenSSLShims_SSL_MODE_RELEASE_BUFFERS() | CTLSKitOpenSSLShims_SSL_MODE_NO_AUTO_CHAIN())
 
+        // No in-memory session cache: resumption uses stateless tickets, so a busy server
+        // does not grow an unbounded cache.
+        _ = CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(ctx, 0)
+
         // Versions: TLSProtocolVersion codes are OpenSSL's version numbers.
         guard CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(ctx, Int32(s.versions.lowerBound.rawValue)) == 1,
             CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(ctx, Int32(s.versions.upperBound.rawValue)) == 1

@@ -1,0 +1,214 @@
+// TLSKitBench: the workloads of ../shared/bench/raw_openssl.c, through TLSKit's public API,
+// so the two can be compared run for run. One JSON object per run on stdout.
+//
+//   TLSKitBench handshake --certdir DIR --cert ecdsa|rsa [--iters 1000] [--warmup 50]
+//   TLSKitBench bulk --certdir DIR [--mib 1024] [--warmup-mib 16]
+//   TLSKitBench memory --certdir DIR [--conns 1000]
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTLSKitBenchShim
+import TLSKit
+import TLSKitOpenSSL
+
+let arguments = CommandLine.arguments
+func option(_ name: String, _ fallback: String) -> String {
+    guard let i = arguments.firstIndex(of: "--" + name), i + 1 < arguments.count else { return fallback }
+    return arguments[i + 1]
+}
+func die(_ message: String) -> Never {
+    let line = "fatal: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
+func now(_ clock: clockid_t) -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+let certdir = option("certdir", "certs")
+nonisolated(unsafe) let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+
+/// Moves every pending byte from one connection to the other through a caller-owned
+/// buffer (the C harness's `pump` with `--bio mem`).
+@inline(__always)
+func pump(_ from: any TLSConnection, _ to: any TLSConnection) {
+    while true {
+        let n = from.drainOutput(into: scratch)
+        if n == 0 { return }
+        do { try to.receive(UnsafeRawBufferPointer(rebasing: scratch[0..<n])) } catch { die("receive: \(error)") }
+    }
+}
+
+func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
+    do {
+        let backend = try OpenSSLBackend()
+        var client = TLSClientConfiguration(trustStore: .file("\(certdir)/\(cert)-ca.pem"))
+        client.minimumVersion = .tls1_3
+        client.cipherSuites = [.tlsAES128GCMSHA256]
+        client.serverName = try TLSServerName("localhost")
+        var server = TLSServerConfiguration(certificateChain: TLSSigningChain(
+            certificate: .file("\(certdir)/\(cert)-leaf.pem"), privateKey: .file("\(certdir)/\(cert)-leaf.key")))
+        server.minimumVersion = .tls1_3
+        server.cipherSuites = [.tlsAES128GCMSHA256]
+        return (try backend.makeClientContext(client), try backend.makeServerContext(server))
+    } catch {
+        die("contexts: \(error)")
+    }
+}
+
+func connectedPair(_ c: any TLSClientContext, _ s: any TLSServerContext) -> (any TLSConnection, any TLSConnection) {
+    do {
+        let client = try c.makeConnection()
+        let server = try s.makeConnection()
+        var clientDone = false
+        var serverDone = false
+        while !clientDone || !serverDone {
+            if !clientDone { clientDone = try client.handshake() == .complete }
+            pump(client, server)
+            if !serverDone { serverDone = try server.handshake() == .complete }
+            pump(server, client)
+        }
+        // The client consumes the NewSessionTickets.
+        var byte: UInt8 = 0
+        let result = try withUnsafeMutableBytes(of: &byte) { try client.read(into: $0) }
+        guard result == .needsInput else { die("unexpected application data") }
+        return (client, server)
+    } catch {
+        die("handshake: \(error)")
+    }
+}
+
+func close(_ client: any TLSConnection, _ server: any TLSConnection) {
+    do {
+        _ = try client.shutdown()
+        pump(client, server)
+        var byte: UInt8 = 0
+        guard try withUnsafeMutableBytes(of: &byte, { try server.read(into: $0) }) == .closed else {
+            die("server did not see close_notify")
+        }
+        guard try server.shutdown() == .complete else { die("server shutdown") }
+        pump(server, client)
+        guard try client.shutdown() == .complete else { die("client shutdown") }
+    } catch {
+        die("shutdown: \(error)")
+    }
+}
+
+func runHandshake() {
+    let cert = option("cert", "ecdsa")
+    let iters = Int(option("iters", "1000"))!
+    let warmup = Int(option("warmup", "50"))!
+    let (c, s) = contexts(cert: cert)
+    var wall0 = 0.0
+    var cpu0 = 0.0
+    var suite = ""
+    var group = ""
+    for i in 0..<(warmup + iters) {
+        if i == warmup {
+            wall0 = now(CLOCK_MONOTONIC)
+            cpu0 = now(CLOCK_PROCESS_CPUTIME_ID)
+        }
+        let (client, server) = connectedPair(c, s)
+        if i == 0 {
+            guard let info = client.connectionInfo, info.peerVerification == .verified else { die("not verified") }
+            suite = "\(info.cipherSuite)"
+            group = info.keyExchangeGroup.map { "\($0)" } ?? "?"
+        }
+        close(client, server)
+    }
+    let wall = iters > 0 ? now(CLOCK_MONOTONIC) - wall0 : 0
+    let cpu = iters > 0 ? now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 : 0
+    print(
+        "{\"impl\":\"tlskit-openssl\",\"bench\":\"handshake\",\"cert\":\"\(cert)\",\"iters\":\(iters),"
+            + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"hs_per_s\":\(wall > 0 ? Double(iters) / wall : 0),"
+            + "\"hs_per_cpu_s\":\(cpu > 0 ? Double(iters) / cpu : 0),\"cipher\":\"\(suite)\",\"group\":\"\(group)\"}")
+}
+
+func runBulk() {
+    let mib = Int(option("mib", "1024"))!
+    let warmupMiB = Int(option("warmup-mib", "16"))!
+    let writeSize = 16_384
+    let (c, s) = contexts(cert: "ecdsa")
+    let (client, server) = connectedPair(c, s)
+    let data = UnsafeMutableRawBufferPointer.allocate(byteCount: writeSize, alignment: 16)
+    for i in 0..<writeSize { data[i] = UInt8(truncatingIfNeeded: i) }
+    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: writeSize, alignment: 16)
+    let warmupWrites = warmupMiB * (1 << 20) / writeSize
+    let writes = mib * (1 << 20) / writeSize
+    var wall0 = 0.0
+    var cpu0 = 0.0
+    do {
+        for i in 0..<(warmupWrites + writes) {
+            if i == warmupWrites {
+                wall0 = now(CLOCK_MONOTONIC)
+                cpu0 = now(CLOCK_PROCESS_CPUTIME_ID)
+            }
+            guard try client.write(UnsafeRawBufferPointer(data)) == writeSize else { die("short write") }
+            pump(client, server)
+            var received = 0
+            while received < writeSize {
+                switch try server.read(into: readBuffer) {
+                case .bytes(let n): received += n
+                case .needsInput, .closed: die("server read stalled at \(received)")
+                }
+            }
+        }
+    } catch {
+        die("bulk: \(error)")
+    }
+    let wall = writes > 0 ? now(CLOCK_MONOTONIC) - wall0 : 0
+    let cpu = writes > 0 ? now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 : 0
+    let bytes = Double(writes * writeSize)
+    print(
+        "{\"impl\":\"tlskit-openssl\",\"bench\":\"bulk\",\"cipher\":\"aes128\",\"suite\":\"\(client.connectionInfo!.cipherSuite)\","
+            + "\"write_size\":\(writeSize),\"bytes\":\(Int(bytes)),\"wall_s\":\(wall),\"cpu_s\":\(cpu),"
+            + "\"MBps\":\(wall > 0 ? bytes / wall / 1e6 : 0),\"MBps_cpu\":\(cpu > 0 ? bytes / cpu / 1e6 : 0)}")
+}
+
+func heapInUse() -> Int {
+    Int(CTLSKitBenchShim_heap_in_use())
+}
+
+func residentBytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0
+    var resident = 0
+    _ = withUnsafeMutablePointer(to: &size) { sp in
+        withUnsafeMutablePointer(to: &resident) { rp in
+            withVaList([sp, rp]) { vfscanf(file, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func runMemory() {
+    let conns = Int(option("conns", "1000"))!
+    let (c, s) = contexts(cert: "ecdsa")
+    // Warm up: the first connections allocate lazily initialised library state.
+    for _ in 0..<10 {
+        let (a, b) = connectedPair(c, s)
+        close(a, b)
+    }
+    var pairs: [(any TLSConnection, any TLSConnection)] = []
+    pairs.reserveCapacity(conns)
+    let heap0 = heapInUse()
+    let rss0 = residentBytes()
+    for _ in 0..<conns { pairs.append(connectedPair(c, s)) }
+    let heap = heapInUse() - heap0
+    let rss = residentBytes() - rss0
+    print(
+        "{\"impl\":\"tlskit-openssl\",\"bench\":\"memory\",\"conns\":\(conns),"
+            + "\"heap_per_pair\":\(heap / conns),\"rss_per_pair\":\(rss / conns)}")
+    withExtendedLifetime(pairs) {}
+}
+
+guard arguments.count >= 2 else { die("usage: TLSKitBench handshake|bulk|memory [--option value]...") }
+switch arguments[1] {
+case "handshake": runHandshake()
+case "bulk": runBulk()
+case "memory": runMemory()
+default: die("unknown mode \(arguments[1])")
+}

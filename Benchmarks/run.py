@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Runs TLSKit's benchmark next to the raw C OpenSSL reference in the same invocation.
+
+The reference is ../shared/bench/raw_openssl.c (built here with cc, not copied); TLSKitBench
+runs the same workloads through TLSKit's public sans-I/O API. Runs alternate between the
+two (round-robin) so machine noise hits both alike; the table quotes medians and the
+ratio TLSKit / C of per-CPU-second rates. With --callgrind, instruction counts too.
+
+    python3 Benchmarks/run.py [--reps 5] [--callgrind] [--quick]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = os.path.join(HERE, "work")
+CERTS = os.path.join(WORK, "certs")
+SHARED = os.environ.get("TLSKIT_SHARED", os.path.join(HERE, "..", "..", "shared"))
+C_BIN = os.path.join(WORK, "raw_openssl")
+SWIFT_BIN = os.path.join(HERE, ".build", "release", "TLSKitBench")
+GLIBC_TUNABLES = "glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824"
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def make_certs():
+    os.makedirs(CERTS, exist_ok=True)
+    if os.path.exists(os.path.join(CERTS, "rsa-leaf.key")):
+        return
+    for name, args in (("ecdsa", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+                       ("rsa", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])):
+        p = lambda suffix: os.path.join(CERTS, f"{name}-{suffix}")
+        sh("openssl", "genpkey", *args, "-out", p("ca.key"))
+        sh("openssl", "req", "-x509", "-new", "-key", p("ca.key"), "-sha256", "-days", "365",
+           "-subj", f"/CN=bench {name} CA", "-addext", "basicConstraints=critical,CA:TRUE",
+           "-addext", "keyUsage=critical,keyCertSign", "-out", p("ca.pem"))
+        sh("openssl", "genpkey", *args, "-out", p("leaf.key"))
+        sh("openssl", "req", "-new", "-key", p("leaf.key"), "-subj", "/CN=localhost", "-out", p("leaf.csr"))
+        with open(p("leaf.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        sh("openssl", "x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+           "-CAcreateserial", "-sha256", "-days", "365", "-extfile", p("leaf.ext"), "-out", p("leaf.pem"))
+
+
+def build():
+    os.makedirs(WORK, exist_ok=True)
+    source = os.path.join(SHARED, "bench", "raw_openssl.c")
+    if not os.path.exists(source):
+        sys.exit(f"the C reference {source} is missing (set TLSKIT_SHARED to the shared/ folder)")
+    sh("cc", "-O2", "-g", "-o", C_BIN, source, "-lssl", "-lcrypto")
+    subprocess.run(["swift", "build", "-c", "release", "--package-path", HERE], check=True)
+    shutil.copy(SWIFT_BIN, SWIFT_BIN + ".nodebug")
+    sh("strip", "--strip-debug", SWIFT_BIN + ".nodebug")  # valgrind 3.19 cannot read Swift's DWARF
+
+
+def run(binary, args):
+    out = sh(binary, *args, "--certdir", CERTS).stdout.strip().splitlines()[-1]
+    return json.loads(out)
+
+
+def callgrind(binary, args):
+    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, *args,
+                          "--certdir", CERTS], env=env, text=True, capture_output=True, check=True).stderr
+    for line in out.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    raise RuntimeError(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    opts = parser.parse_args()
+    make_certs()
+    build()
+
+    iters = "200" if opts.quick else "1000"
+    mib = "128" if opts.quick else "1024"
+    workloads = [
+        ("handshake, ECDSA P-256, full", ["handshake", "--cert", "ecdsa", "--iters", iters], ["handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
+        ("handshake, RSA-2048, full", ["handshake", "--cert", "rsa", "--iters", iters], ["handshake", "--cert", "rsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
+        ("bulk, 16 KiB writes, AES-128-GCM", ["bulk", "--cipher", "aes128", "--mib", mib], ["bulk", "--mib", mib], "MBps_cpu", "MB/CPU-s"),
+    ]
+    rows = []
+    for title, c_args, s_args, key, unit in workloads:
+        c_vals, s_vals = [], []
+        for _ in range(opts.reps):
+            c_vals.append(run(C_BIN, c_args)[key])
+            s_vals.append(run(SWIFT_BIN, s_args)[key])
+        c_med, s_med = statistics.median(c_vals), statistics.median(s_vals)
+        rows.append((title, unit, c_med, s_med, s_med / c_med, min(s_vals), max(s_vals)))
+        print(f"{title}: C {c_med:,.0f} {unit}, TLSKit {s_med:,.0f} {unit}, ratio {s_med / c_med:.3f}", flush=True)
+
+    c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
+    s_mem = [run(SWIFT_BIN, ["memory"]) for _ in range(3)]
+    c_heap = statistics.median(m["heap_bytes_per_pair"] for m in c_mem)
+    s_heap = statistics.median(m["heap_per_pair"] for m in s_mem)
+
+    instr = []
+    if opts.callgrind:
+        for title, c_args, s_args in (("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"]),
+                                      ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"])):
+            per = []
+            for binary, args in ((C_BIN, c_args), (SWIFT_BIN + ".nodebug", s_args)):
+                a = callgrind(binary, args + ["--warmup", "20", "--iters", "200"])
+                b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"])
+                per.append((a - b) / 200)
+            instr.append((title, per[0], per[1]))
+        for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),):
+            per = []
+            for binary, args in ((C_BIN, c_args), (SWIFT_BIN + ".nodebug", s_args)):
+                a = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "64"])
+                b = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "0"])
+                per.append((a - b) / (64 << 20))
+            instr.append((title + " (per byte)", per[0], per[1]))
+
+    lines = ["| workload | raw C OpenSSL (median) | TLSKit OpenSSL backend (median; min–max) | ratio TLSKit / C |",
+             "|---|---|---|---|"]
+    for title, unit, c_med, s_med, ratio, lo, hi in rows:
+        lines.append(f"| {title} | {c_med:,.0f} {unit} | {s_med:,.0f} {unit} ({lo:,.0f}–{hi:,.0f}) | **{ratio:.3f}** |")
+    lines.append(f"| idle client+server pair, heap | {c_heap:,.0f} B (SSL_MODE_RELEASE_BUFFERS) | {s_heap:,.0f} B | {s_heap / c_heap:.3f} |")
+    if instr:
+        lines += ["", "| callgrind instructions | raw C | TLSKit | ratio |", "|---|---|---|---|"]
+        for title, c_i, s_i in instr:
+            fmt = (lambda v: f"{v / 1e6:.2f} M") if "per byte" not in title else (lambda v: f"{v:.2f}")
+            lines.append(f"| {title} | {fmt(c_i)} | {fmt(s_i)} | {s_i / c_i:.3f} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
+        f.write(f"Runs: {opts.reps} per workload, round-robin; {sh('openssl', 'version').stdout.strip()}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
