@@ -96,6 +96,7 @@ let package = Package(
                 "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -63,7 +63,9 @@ public struct TLSContextHooks: Sendable {
 
 /// A feature a backend may or may not have (an extensible set).
 public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The feature's stable name.
     public var rawValue: String
+    /// Names a feature (backends may define their own).
     public init(rawValue: String) { self.rawValue = rawValue }
 
     /// Sans-I/O connections (bytes in, bytes out).

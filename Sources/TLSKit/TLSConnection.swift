@@ -76,7 +76,9 @@ public protocol TLSConnection: AnyObject {
 
 /// Which side of a TLS connection.
 public enum TLSSide: Hashable, Sendable, CustomStringConvertible {
+    /// The side that starts the handshake.
     case client
+    /// The side that accepts it.
     case server
     public var description: String { self == .client ? "client" : "server" }
 }

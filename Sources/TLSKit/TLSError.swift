@@ -202,7 +202,9 @@ public struct TLSVerificationFailure: Hashable, Sendable, CustomStringConvertibl
 
     /// Portable reasons for rejecting a certificate (an extensible set).
     public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The reason's stable name.
         public var rawValue: String
+        /// Names a reason.
         public init(rawValue: String) { self.rawValue = rawValue }
 
         /// The certificate's notAfter is in the past.

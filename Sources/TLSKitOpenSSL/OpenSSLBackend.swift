@@ -56,6 +56,8 @@ public struct OpenSSLBackend: TLSBackend {
         )
     }
 
+    /// Checks a client configuration against OpenSSL's abilities (suites, groups, options)
+    /// without loading credentials.
     public func validate(_ configuration: TLSClientConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
         try validateCommon(
@@ -66,6 +68,7 @@ public struct OpenSSLBackend: TLSBackend {
         )
     }
 
+    /// Checks a server configuration against OpenSSL's abilities without loading credentials.
     public func validate(_ configuration: TLSServerConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
         try validateCommon(
@@ -76,6 +79,8 @@ public struct OpenSSLBackend: TLSBackend {
         )
     }
 
+    /// Validates, then builds an `SSL_CTX` with the trust store and client chain loaded.
+    /// Expensive (parses credentials, may read files); build once and share.
     public func makeClientContext(_ configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError)
         -> any TLSClientContext
     {
@@ -83,6 +88,8 @@ public struct OpenSSLBackend: TLSBackend {
         return try OpenSSLClientContext(library: library, configuration: configuration, hooks: hooks)
     }
 
+    /// Validates, then builds one `SSL_CTX` per signing chain (selected by SNI).
+    /// Expensive (parses credentials, may read files); build once and share.
     public func makeServerContext(_ configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError)
         -> any TLSServerContext
     {
