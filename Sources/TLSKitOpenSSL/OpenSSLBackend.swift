@@ -60,23 +60,13 @@ public struct OpenSSLBackend: TLSBackend {
     /// without loading credentials.
     public func validate(_ configuration: TLSClientConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
-        try validateCommon(
-            cipherSuites: configuration.cipherSuites,
-            groups: configuration.keyExchangeGroups,
-            versions: configuration.effectiveVersionRange(),
-            options: configuration.backendOptions
-        )
+        try validateSettings(OpenSSLContextSettings(configuration))
     }
 
     /// Checks a server configuration against OpenSSL's abilities without loading credentials.
     public func validate(_ configuration: TLSServerConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
-        try validateCommon(
-            cipherSuites: configuration.cipherSuites,
-            groups: configuration.keyExchangeGroups,
-            versions: configuration.effectiveVersionRange(),
-            options: configuration.backendOptions
-        )
+        try validateSettings(OpenSSLContextSettings(configuration))
     }
 
     /// Validates, then builds an `SSL_CTX` with the trust store and client chain loaded.
@@ -97,13 +87,9 @@ public struct OpenSSLBackend: TLSBackend {
         return try OpenSSLServerContext(library: library, configuration: configuration, hooks: hooks)
     }
 
-    private func validateCommon(
-        cipherSuites: [TLSCipherSuite]?,
-        groups: [TLSNamedGroup]?,
-        versions: ClosedRange<TLSProtocolVersion>,
-        options: TLSBackendOptions
-    ) throws(TLSError) {
-        if let cipherSuites {
+    private func validateSettings(_ settings: OpenSSLContextSettings) throws(TLSError) {
+        let versions = settings.versions
+        if let cipherSuites = settings.cipherSuites {
             let table = OpenSSLCipherTable.shared
             for suite in cipherSuites where table.name(for: suite) == nil {
                 throw TLSError.unsupported(
@@ -126,14 +112,14 @@ public struct OpenSSLBackend: TLSBackend {
                         + "add one (e.g. .ecdheECDSAWithAES128GCMSHA256) or set minimumVersion = .tls1_3")
             }
         }
-        if let groups {
+        if let groups = settings.groups {
             for group in groups where OpenSSLGroups.name(for: group) == nil {
                 throw TLSError.unsupported(
                     backend: name, feature: "keyExchangeGroups",
                     "\(group) is not available in \(libraryVersion)")
             }
         }
-        let unknown = options.keys(forBackend: name).filter { !OpenSSLOptions.knownKeys.contains($0) }
+        let unknown = settings.options.keys(forBackend: name).filter { !OpenSSLOptions.knownKeys.contains($0) }
         if let first = unknown.first {
             throw TLSError.configuration(
                 field: "backendOptions", "\(first) is not an option this version of TLSKitOpenSSL knows")

@@ -42,6 +42,31 @@ struct OpenSSLContextSettings {
     var policy: TLSSecurityPolicy
     var alpn: [TLSApplicationProtocol]
     var options: TLSBackendOptions
+
+    init(_ c: TLSClientConfiguration) throws(TLSError) {
+        self.init(
+            side: .client, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
+            groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
+    }
+
+    init(_ c: TLSServerConfiguration) throws(TLSError) {
+        self.init(
+            side: .server, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
+            groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
+    }
+
+    init(
+        side: TLSSide, versions: ClosedRange<TLSProtocolVersion>, cipherSuites: [TLSCipherSuite]?,
+        groups: [TLSNamedGroup]?, policy: TLSSecurityPolicy, alpn: [TLSApplicationProtocol], options: TLSBackendOptions
+    ) {
+        self.side = side
+        self.versions = versions
+        self.cipherSuites = cipherSuites
+        self.groups = groups
+        self.policy = policy
+        self.alpn = alpn
+        self.options = options
+    }
 }
 
 enum OpenSSLContextBuilder {
@@ -253,12 +278,7 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
     init(library: OpenSSLLibraryContext, configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
         self.configuration = configuration
-        let settings = OpenSSLContextSettings(
-            side: .client, versions: try configuration.effectiveVersionRange(),
-            cipherSuites: configuration.cipherSuites, groups: configuration.keyExchangeGroups,
-            policy: configuration.securityPolicy, alpn: configuration.applicationProtocols,
-            options: configuration.backendOptions)
-        handle = try OpenSSLContextBuilder.make(library, settings)
+        handle = try OpenSSLContextBuilder.make(library, OpenSSLContextSettings(configuration))
         let loader = OpenSSLCredentialLoader(library: library)
         let store = try loader.trustStore(configuration.trustStore, field: "trustStore")
         SSL_CTX_set_cert_store(handle.pointer, store.release())
@@ -294,11 +314,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     init(library: OpenSSLLibraryContext, configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
         self.configuration = configuration
-        let settings = OpenSSLContextSettings(
-            side: .server, versions: try configuration.effectiveVersionRange(),
-            cipherSuites: configuration.cipherSuites, groups: configuration.keyExchangeGroups,
-            policy: configuration.securityPolicy, alpn: configuration.applicationProtocols,
-            options: configuration.backendOptions)
+        let settings = try OpenSSLContextSettings(configuration)
         let loader = OpenSSLCredentialLoader(library: library)
 
         var handles: [OpenSSLContextHandle] = []

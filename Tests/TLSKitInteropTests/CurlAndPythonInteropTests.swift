@@ -86,7 +86,7 @@ struct CurlAndPythonInteropTests {
         let pki = InteropPKI.shared
         let python = try PeerProcess("python3", ["-c", Self.pythonServer, pki.ecdsa.cert, pki.ecdsa.key])
         try #require(python.waitForOutput("PORT"), "\(python.standardError)")
-        let port = try #require(UInt16(python.standardOutput.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
+        let port = try #require(python.printedPort())
         let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         try socket.send("ping")
@@ -108,7 +108,7 @@ struct CurlAndPythonInteropTests {
             """
         let python = try PeerProcess("python3", ["-c", script])
         try #require(python.waitForOutput("PORT"))
-        let port = try #require(UInt16(python.standardOutput.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
+        let port = try #require(python.printedPort())
         let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
@@ -127,7 +127,7 @@ struct CurlAndPythonInteropTests {
             """
         let python = try PeerProcess("python3", ["-c", script])
         try #require(python.waitForOutput("PORT"))
-        let port = try #require(UInt16(python.standardOutput.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
+        let port = try #require(python.printedPort())
         let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(300))

@@ -87,6 +87,12 @@ final class PeerProcess: @unchecked Sendable {
         return UInt16(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
     }
 
+    /// The port from a "PORT n" line (the Python helpers print one when listening).
+    func printedPort() -> UInt16? {
+        guard let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }) else { return nil }
+        return UInt16(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+    }
+
     static func path(of tool: String) throws -> String {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(dir)/\(tool)"
