@@ -17,8 +17,16 @@ let package = Package(
     products: [
         .library(name: "TLSKit", targets: ["TLSKit"]),
         .library(name: "TLSKitOpenSSL", targets: ["TLSKitOpenSSL"]),
+        .library(name: "TLSKitGnuTLS", targets: ["TLSKitGnuTLS"]),
         .library(name: "TLSKitIO", targets: ["TLSKitIO"]),
         .executable(name: "tlskit", targets: ["tlskit"]),
+    ],
+    traits: [
+        .trait(
+            name: "GnuTLS",
+            description: "Build the GnuTLS backend (needs libgnutls28-dev) into the tool and the tests."
+        ),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -54,6 +62,25 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: GnuTLS backend (opt-in: `--traits GnuTLS`)
+        .systemLibrary(
+            name: "CTLSKitGnuTLS",
+            pkgConfig: "gnutls",
+            providers: [.apt(["libgnutls28-dev"]), .brew(["gnutls"]), .yum(["gnutls-devel"])]
+        ),
+        .target(
+            name: "CTLSKitGnuTLSShims",
+            dependencies: ["CTLSKitGnuTLS"]
+        ),
+        .target(
+            name: "TLSKitGnuTLS",
+            dependencies: [
+                "TLSKit", "CTLSKitGnuTLS", "CTLSKitGnuTLSShims",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: adapters
         .target(
             name: "TLSKitIO",
@@ -65,7 +92,7 @@ let package = Package(
         .target(
             name: "TLSKitTestSupport",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL",
+                "TLSKit", "TLSKitOpenSSL", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -76,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "tlskit",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport",
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "TLSKitConformanceTests",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport",
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TLSKitInteropTests",
-            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport"],
+            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"]))],
             swiftSettings: strictSettings
         ),
     ]

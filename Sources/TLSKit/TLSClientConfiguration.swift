@@ -108,10 +108,26 @@ func resolveVersionRange(
 
 func validateCommon(
     cipherSuites: [TLSCipherSuite]?,
-    keyExchangeGroups: [TLSNamedGroup]?
+    keyExchangeGroups: [TLSNamedGroup]?,
+    versions: ClosedRange<TLSProtocolVersion>
 ) throws(TLSError) {
-    if let cipherSuites, cipherSuites.isEmpty {
-        throw TLSError.configuration(field: "cipherSuites", "the list is empty; use nil for the backend's defaults")
+    if let cipherSuites {
+        if cipherSuites.isEmpty {
+            throw TLSError.configuration(field: "cipherSuites", "the list is empty; use nil for the backend's defaults")
+        }
+        // Each version that may be negotiated needs at least one suite of its own.
+        if versions.upperBound >= .tls1_3, !cipherSuites.contains(where: \.isTLS13) {
+            throw TLSError.configuration(
+                field: "cipherSuites",
+                "no TLS 1.3 suite is listed although TLS 1.3 may be negotiated; "
+                    + "add one (e.g. .tlsAES128GCMSHA256) or set maximumVersion = .tls1_2")
+        }
+        if versions.lowerBound <= .tls1_2, !cipherSuites.contains(where: { !$0.isTLS13 }) {
+            throw TLSError.configuration(
+                field: "cipherSuites",
+                "no TLS 1.2 suite is listed although TLS 1.2 may be negotiated; "
+                    + "add one (e.g. .ecdheECDSAWithAES128GCMSHA256) or set minimumVersion = .tls1_3")
+        }
     }
     if let keyExchangeGroups, keyExchangeGroups.isEmpty {
         throw TLSError.configuration(
@@ -123,7 +139,7 @@ extension TLSClientConfiguration {
     /// Checks what can be checked without a backend: version bounds against the policy,
     /// empty lists. Backends call this first in their own `validate`.
     public func validateBackendNeutral() throws(TLSError) {
-        _ = try effectiveVersionRange()
-        try validateCommon(cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups)
+        try validateCommon(
+            cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
     }
 }

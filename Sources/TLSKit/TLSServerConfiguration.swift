@@ -82,8 +82,8 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         guard !certificateChains.isEmpty else {
             throw TLSError.configuration(field: "certificateChains", "a server needs at least one certificate chain")
         }
-        _ = try effectiveVersionRange()
-        try validateCommon(cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups)
+        try validateCommon(
+            cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
         switch (clientAuthentication, trustStore) {
         case (.optional?, nil), (.required?, nil):
             throw TLSError.configuration(

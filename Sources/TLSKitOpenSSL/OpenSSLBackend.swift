@@ -88,7 +88,6 @@ public struct OpenSSLBackend: TLSBackend {
     }
 
     private func validateSettings(_ settings: OpenSSLContextSettings) throws(TLSError) {
-        let versions = settings.versions
         if let cipherSuites = settings.cipherSuites {
             let table = OpenSSLCipherTable.shared
             for suite in cipherSuites where table.name(for: suite) == nil {
@@ -96,20 +95,6 @@ public struct OpenSSLBackend: TLSBackend {
                     backend: name, feature: "cipherSuites",
                     "\(suite) is not a cipher suite \(libraryVersion) implements; "
                         + "see OpenSSLBackend().capabilities.cipherSuites")
-            }
-            let has13 = cipherSuites.contains { $0.isTLS13 }
-            let has12 = cipherSuites.contains { !$0.isTLS13 }
-            if versions.upperBound >= .tls1_3, !has13 {
-                throw TLSError.configuration(
-                    field: "cipherSuites",
-                    "no TLS 1.3 suite is listed although TLS 1.3 may be negotiated; "
-                        + "add one (e.g. .tlsAES128GCMSHA256) or set maximumVersion = .tls1_2")
-            }
-            if versions.lowerBound <= .tls1_2, !has12 {
-                throw TLSError.configuration(
-                    field: "cipherSuites",
-                    "no TLS 1.2 suite is listed although TLS 1.2 may be negotiated; "
-                        + "add one (e.g. .ecdheECDSAWithAES128GCMSHA256) or set minimumVersion = .tls1_3")
             }
         }
         if let groups = settings.groups {

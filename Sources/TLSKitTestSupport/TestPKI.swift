@@ -175,6 +175,24 @@ public enum TestPKI {
         }
     }
 
+    /// A self-signed end-entity certificate (not a CA), as a misconfigured server has.
+    public static func selfSignedLeaf(commonName: String = "localhost", dnsNames: [String] = ["localhost"]) throws -> Identity {
+        let key = try KeyType.p256.generate()
+        let subject = try DistinguishedName { CommonName(commonName) }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([.serverAuth])
+            SubjectAlternativeNames(dnsNames.map { .dnsName($0) })
+        }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: key.publicKey,
+            notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(86_400 * 30),
+            issuer: subject, subject: subject, signatureAlgorithm: signatureAlgorithm(for: key),
+            extensions: extensions, issuerPrivateKey: key)
+        return Identity(certificate: certificate, privateKey: key, intermediates: [])
+    }
+
     static func signatureAlgorithm(for key: Certificate.PrivateKey) -> Certificate.SignatureAlgorithm {
         key.publicKey.description.contains("RSA") ? .sha256WithRSAEncryption : .ecdsaWithSHA256
     }

@@ -1,13 +1,12 @@
 import ArgumentParser
 import TLSKit
-import TLSKitOpenSSL
 
 struct Backends: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the backends compiled in, with versions and capabilities.")
 
     func run() throws {
         do {
-            let backends: [any TLSBackend] = [try OpenSSLBackend()]
+            let backends = try CLI.allBackends()
             for backend in backends {
                 let caps = backend.capabilities
                 printFlushed("\(backend.name): \(backend.libraryVersion)")

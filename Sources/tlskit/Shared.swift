@@ -4,10 +4,13 @@ import SwiftASN1
 import TLSKit
 import TLSKitOpenSSL
 import X509
+#if GnuTLS
+import TLSKitGnuTLS
+#endif
 
 /// Options every subcommand that builds a context shares.
 struct BackendOptions: ParsableArguments {
-    @Option(help: "TLS backend: openssl.")
+    @Option(help: "TLS backend: openssl, or gnutls when built with --traits GnuTLS.")
     var backend: String = "openssl"
 }
 
@@ -35,12 +38,21 @@ enum CLIError: Error {
 }
 
 enum CLI {
+    /// The backends compiled into this build.
+    static func allBackends() throws -> [any TLSBackend] {
+        var list: [any TLSBackend] = [try OpenSSLBackend()]
+        #if GnuTLS
+        list.append(try GnuTLSBackend())
+        #endif
+        return list
+    }
+
     static func makeBackend(_ name: String) throws -> any TLSBackend {
-        switch name.lowercased() {
-        case "openssl": return try OpenSSLBackend()
-        default:
-            throw CLIError.usage("unknown backend '\(name)'; backends compiled in: openssl")
-        }
+        let backends = try allBackends()
+        if let backend = backends.first(where: { $0.name == name.lowercased() }) { return backend }
+        let names = backends.map(\.name).joined(separator: ", ")
+        let hint = name.lowercased() == "gnutls" ? " (build with --traits GnuTLS to include it)" : ""
+        throw CLIError.usage("unknown backend '\(name)'; backends compiled in: \(names)\(hint)")
     }
 
     static func alpn(_ list: String?) throws -> [TLSApplicationProtocol] {

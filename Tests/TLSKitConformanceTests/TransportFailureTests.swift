@@ -47,7 +47,12 @@ struct TransportFailureTests {
         _ = try server.handshake()
         let flight = server.drainOutput()
         try client.receive(Array(flight.prefix(flight.count / 2)))
-        #expect(try client.handshake() == .needsInput)
+        var status = try client.handshake()
+        while status == .outputPending {  // e.g. a TLS 1.3 compatibility ChangeCipherSpec
+            _ = client.drainOutput()
+            status = try client.handshake()
+        }
+        #expect(status == .needsInput)
         client.receiveEndOfInput()
         #expect(throws: TLSError(.raggedEOF)) { _ = try client.handshake() }
     }

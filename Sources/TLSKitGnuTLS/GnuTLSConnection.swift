@@ -1,0 +1,460 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
+/// The GnuTLS backend's sans-I/O connection: one `gnutls_session_t` whose transport
+/// functions read from and write to in-memory queues instead of a socket.
+///
+/// Not thread-safe: one owner at a time.
+final class GnuTLSConnection: TLSConnection {
+    let side: TLSSide
+    private let state: GnuTLSContextState
+    private let owner: AnyObject  // keeps the context alive
+    private let serverName: TLSServerName?
+    private var session: gnutls_session_t!
+
+    fileprivate var input = ByteQueue()
+    fileprivate var output = ByteQueue()
+    fileprivate var inputEnded = false
+    /// Set by the verification callback when it rejects the peer.
+    fileprivate var verificationFailure: TLSVerificationFailure?
+    /// The first bytes the peer sent, to recognise a plain-text protocol in error messages.
+    private var firstBytes: [UInt8] = []
+
+    private var stickyError: TLSError?
+    private var handshakeDone = false
+    private var closeSent = false
+    private var peerClosed = false
+    private var info: TLSConnectionInfo?
+
+    init(state: GnuTLSContextState, owner: AnyObject, serverName: TLSServerName?) throws(TLSError) {
+        self.side = state.side
+        self.state = state
+        self.owner = owner
+        self.serverName = serverName
+        var made: gnutls_session_t?
+        let flags =
+            (side == .client ? CTLSKitGnuTLSShims_GNUTLS_CLIENT() : CTLSKitGnuTLSShims_GNUTLS_SERVER())
+            | CTLSKitGnuTLSShims_GNUTLS_NONBLOCK() | CTLSKitGnuTLSShims_GNUTLS_NO_SIGNAL()
+        let status = gnutls_init(&made, flags)
+        guard status == GNUTLS_E_SUCCESS, let made else { throw GnuTLSFailure.internalError("gnutls_init", status) }
+        session = made
+        try configure()
+    }
+
+    deinit { gnutls_deinit(session) }
+
+    private func configure() throws(TLSError) {
+        var status = gnutls_priority_set(session, state.priority)
+        guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_priority_set", status) }
+        status = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(state.credentials.pointer))
+        guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_credentials_set", status) }
+
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        gnutls_session_set_ptr(session, me)
+        gnutls_transport_set_ptr(session, me)
+        gnutls_transport_set_push_function(session, pushCallback)
+        gnutls_transport_set_pull_function(session, pullCallback)
+        gnutls_transport_set_pull_timeout_function(session, pullTimeoutCallback)
+        gnutls_handshake_set_timeout(session, 0)
+        gnutls_session_set_verify_function(session, verifyCallback)
+
+        switch side {
+        case .client:
+            if let name = serverName?.dnsName {
+                status = gnutls_server_name_set(session, GNUTLS_NAME_DNS, name, name.utf8.count)
+                guard status == GNUTLS_E_SUCCESS else {
+                    throw TLSError(.configuration, "GnuTLS refused the server name '\(name)'", feature: "serverName")
+                }
+            }
+        case .server:
+            switch state.clientAuthentication {
+            case .none: gnutls_certificate_server_set_request(session, GNUTLS_CERT_IGNORE)
+            case .optional: gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST)
+            case .required: gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE)
+            }
+            // Do not send CA names: clients then present their certificate whatever its
+            // issuer, as with the OpenSSL backend, and the server reports why it failed.
+            gnutls_certificate_send_x509_rdn_sequence(session, 1)
+            if state.chains.count > 1 {
+                gnutls_handshake_set_post_client_hello_function(session, clientHelloCallback)
+            }
+        }
+
+        if !state.alpn.isEmpty {
+            var datums = state.alpn.map { gnutls_datum_t(data: $0.baseAddress, size: UInt32($0.count)) }
+            let flags: UInt32 =
+                side == .server ? UInt32(GNUTLS_ALPN_SERVER_PRECEDENCE.rawValue | GNUTLS_ALPN_MANDATORY.rawValue) : 0
+            status = gnutls_alpn_set_protocols(session, &datums, UInt32(datums.count), flags)
+            guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_alpn_set_protocols", status) }
+        }
+    }
+
+    // MARK: Network side
+
+    func receive(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
+        if let stickyError { throw stickyError }
+        guard !inputEnded else {
+            throw TLSError(.invalidState, "receive(_:) after receiveEndOfInput(): the transport has already ended")
+        }
+        if firstBytes.count < 8 { firstBytes += bytes.prefix(8 - firstBytes.count) }
+        input.append(bytes)
+    }
+
+    func receiveEndOfInput() { inputEnded = true }
+
+    var pendingOutputByteCount: Int { output.count }
+
+    func drainOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        return output.read(into: base, maximum: buffer.count)
+    }
+
+    // MARK: Handshake
+
+    var isHandshakeComplete: Bool { handshakeDone }
+
+    func handshake() throws(TLSError) -> TLSHandshakeStatus {
+        if let stickyError { throw stickyError }
+        if handshakeDone { return .complete }
+        while true {
+            let status = gnutls_handshake(session)
+            if status == GNUTLS_E_SUCCESS {
+                handshakeDone = true
+                info = makeInfo()
+                return .complete
+            }
+            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
+                return output.count > 0 ? .outputPending : .needsInput
+            }
+            if gnutls_error_is_fatal(status) == 0 { continue }  // e.g. a warning alert
+            throw fail(status, phase: .handshake)
+        }
+    }
+
+    // MARK: Application data
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            throw TLSError(.invalidState, "read(into:) before the handshake completed; call handshake() first")
+        }
+        guard let base = buffer.baseAddress, buffer.count > 0 else {
+            throw TLSError(.invalidState, "read(into:) needs a buffer of at least one byte")
+        }
+        if peerClosed { return .closed }
+        while true {
+            let n = gnutls_record_recv(session, base, buffer.count)
+            if n > 0 { return .bytes(n) }
+            if n == 0 {
+                peerClosed = true
+                return .closed
+            }
+            let status = Int32(n)
+            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED { return .needsInput }
+            if status == GNUTLS_E_REHANDSHAKE {
+                // TLSKit never renegotiates: say so and carry on.
+                _ = gnutls_alert_send(session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION)
+                continue
+            }
+            if gnutls_error_is_fatal(status) == 0 { continue }
+            throw fail(status, phase: .read)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> Int {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            throw TLSError(.invalidState, "write(_:) before the handshake completed; call handshake() first")
+        }
+        guard !closeSent else { throw TLSError(.closed, "write(_:) after shutdown(): close_notify was already sent") }
+        guard let base = bytes.baseAddress else { return 0 }
+        var written = 0
+        while written < bytes.count {
+            let n = gnutls_record_send(session, base + written, bytes.count - written)
+            if n > 0 {
+                written += n
+                continue
+            }
+            let status = Int32(n)
+            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED { continue }
+            throw fail(status, phase: .write)
+        }
+        return written
+    }
+
+    func shutdown() throws(TLSError) -> TLSShutdownStatus {
+        if let stickyError { throw stickyError }
+        guard handshakeDone else {
+            closeSent = true
+            return .complete
+        }
+        if !closeSent {
+            closeSent = true
+            let status = gnutls_bye(session, GNUTLS_SHUT_WR)
+            if status < 0 && gnutls_error_is_fatal(status) != 0 { throw fail(status, phase: .shutdown) }
+        }
+        if peerClosed { return .complete }
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = scratch.withUnsafeMutableBytes { gnutls_record_recv(session, $0.baseAddress, $0.count) }
+            if n > 0 { continue }  // data after our close_notify is discarded
+            if n == 0 {
+                peerClosed = true
+                return .complete
+            }
+            let status = Int32(n)
+            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED { return .awaitingPeer }
+            if gnutls_error_is_fatal(status) == 0 { continue }
+            throw fail(status, phase: .shutdown)
+        }
+    }
+
+    var connectionInfo: TLSConnectionInfo? { info }
+
+    // MARK: Helpers
+
+    private func fail(_ status: Int32, phase: GnuTLSFailure.Phase) -> TLSError {
+        var alert: TLSAlert?
+        if status == GNUTLS_E_FATAL_ALERT_RECEIVED || status == GNUTLS_E_WARNING_ALERT_RECEIVED {
+            alert = TLSAlert(rawValue: UInt8(truncatingIfNeeded: gnutls_alert_get(session).rawValue))
+        } else if phase == .handshake || phase == .read {
+            // Tell the peer why, as OpenSSL does on its own.
+            _ = gnutls_alert_send_appropriate(session, status)
+        }
+        let error = GnuTLSFailure.make(
+            status: status, phase: phase, side: side, receivedAlert: alert,
+            verification: verificationFailure, inputEnded: inputEnded, firstBytes: firstBytes)
+        stickyError = error
+        return error
+    }
+
+    private func makeInfo() -> TLSConnectionInfo {
+        let versionName = gnutls_protocol_get_name(gnutls_protocol_get_version(session)).map { String(cString: $0) } ?? ""
+        let version = TLSProtocolVersion(versionName) ?? TLSProtocolVersion(rawValue: 0)
+        let cipher = gnutls_cipher_get(session).rawValue
+        let mac = gnutls_mac_get(session).rawValue
+        let kx = gnutls_kx_get(session).rawValue
+        let suite = GnuTLSSuites.shared.all.first { entry in
+            entry.cipherID == cipher && entry.macID == mac
+                && (version == .tls1_3 ? entry.suite.isTLS13 : (!entry.suite.isTLS13 && entry.kxID == kx))
+        }?.suite ?? TLSCipherSuite(rawValue: 0)
+
+        var alpn: TLSApplicationProtocol?
+        var selected = gnutls_datum_t()
+        if gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data {
+            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
+        }
+        var name: String?
+        if side == .client {
+            name = serverName?.description
+        } else {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            var size = buffer.count
+            var type: UInt32 = 0
+            if gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS {
+                name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+        }
+        let groupName = gnutls_group_get_name(gnutls_group_get(session)).map { String(cString: $0) }
+
+        var peers: [[UInt8]] = []
+        var count: UInt32 = 0
+        if let list = gnutls_certificate_get_peers(session, &count) {
+            for i in 0..<Int(count) {
+                guard let data = list[i].data else { continue }
+                peers.append(Array(UnsafeBufferPointer(start: data, count: Int(list[i].size))))
+            }
+        }
+        let verified = !peers.isEmpty && verificationFailure == nil
+        return TLSConnectionInfo(
+            protocolVersion: version,
+            cipherSuite: suite,
+            applicationProtocol: alpn,
+            serverName: name,
+            keyExchangeGroup: groupName.flatMap { GnuTLSGroups.group(named: $0) },
+            resumed: gnutls_session_is_resumed(session) != 0,
+            peerCertificates: peers,
+            verifiedChain: verified ? verifiedChain(peers) : [],
+            peerVerification: verified ? .verified : .noCertificate
+        )
+    }
+
+    /// The presented chain completed with the trust anchor that issued its last certificate.
+    private func verifiedChain(_ peers: [[UInt8]]) -> [[UInt8]] {
+        guard let last = peers.last else { return [] }
+        var cert: gnutls_x509_crt_t?
+        gnutls_x509_crt_init(&cert)
+        guard let cert else { return peers }
+        defer { gnutls_x509_crt_deinit(cert) }
+        let imported = GnuTLSCredentials.withDatum(last) { gnutls_x509_crt_import(cert, $0, GNUTLS_X509_FMT_DER) }
+        guard imported == GNUTLS_E_SUCCESS else { return peers }
+        var issuer: gnutls_x509_crt_t?
+        guard gnutls_certificate_get_issuer(state.credentials.pointer, cert, &issuer, 0) == GNUTLS_E_SUCCESS,
+            let issuer
+        else { return peers }
+        let der = GnuTLSCertificates.der(of: issuer)
+        return der == last ? peers : peers + [der]
+    }
+
+    // MARK: Verification (called by GnuTLS during the handshake)
+
+    fileprivate func verifyPeer() -> Int32 {
+        var count: UInt32 = 0
+        let list = gnutls_certificate_get_peers(session, &count)
+        if list == nil || count == 0 {
+            if side == .server && state.clientAuthentication != .required { return 0 }
+            verificationFailure = TLSVerificationFailure(
+                reason: .noCertificate, backendText: "the peer sent no certificate")
+            return -1
+        }
+        guard let purpose = side == .client
+            ? CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_SERVER() : CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT()
+        else { return -1 }
+        var status: UInt32 = 0
+        var result: Int32
+        switch serverName?.kind {
+        case .dns(let name)?:
+            result = name.withCString { host in
+                var data = [
+                    gnutls_typed_vdata_st(
+                        type: GNUTLS_DT_DNS_HOSTNAME, data: UnsafeMutableRawPointer(mutating: host).assumingMemoryBound(to: UInt8.self), size: 0),
+                    gnutls_typed_vdata_st(
+                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
+                ]
+                return gnutls_certificate_verify_peers(session, &data, 2, &status)
+            }
+            // GnuTLS falls back to the subject CN when there is no DNS subjectAltName;
+            // TLSKit never does (RFC 6125 §6.4.4, CA/B Forum).
+            if result == GNUTLS_E_SUCCESS, status == 0, let first = list?[0], !Self.hasDNSName(first) {
+                status = GNUTLS_CERT_INVALID.rawValue | GNUTLS_CERT_UNEXPECTED_OWNER.rawValue
+            }
+        case .ipAddress(var bytes)?:
+            result = bytes.withUnsafeMutableBufferPointer { ip in
+                var data = [
+                    gnutls_typed_vdata_st(type: GNUTLS_DT_IP_ADDRESS, data: ip.baseAddress, size: UInt32(ip.count)),
+                    gnutls_typed_vdata_st(
+                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
+                ]
+                return gnutls_certificate_verify_peers(session, &data, 2, &status)
+            }
+        case nil:
+            var data = [
+                gnutls_typed_vdata_st(
+                    type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0)
+            ]
+            result = gnutls_certificate_verify_peers(session, &data, 1, &status)
+        }
+        if result != GNUTLS_E_SUCCESS {
+            verificationFailure = TLSVerificationFailure(
+                reason: .other, backendCode: Int(result), backendText: String(cString: gnutls_strerror(result)))
+            return -1
+        }
+        if status != 0 {
+            verificationFailure = GnuTLSFailure.verificationFailure(
+                status: status, expectedName: serverName?.description, peers: list, count: count)
+            return -1
+        }
+        return 0
+    }
+
+    /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.
+    fileprivate func selectChain() -> Int32 {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        var size = buffer.count
+        var type: UInt32 = 0
+        guard gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS else { return 0 }
+        let name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+        guard let chosen = state.chains.first(where: { $0.leaf.matches(name) }) else { return 0 }
+        return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(chosen.credentials.pointer))
+    }
+
+    private static func hasDNSName(_ der: gnutls_datum_t) -> Bool {
+        var cert: gnutls_x509_crt_t?
+        gnutls_x509_crt_init(&cert)
+        guard let cert else { return false }
+        defer { gnutls_x509_crt_deinit(cert) }
+        var datum = der
+        guard gnutls_x509_crt_import(cert, &datum, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS else { return false }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        for index in 0..<UInt32(1024) {
+            var size = buffer.count
+            let type = gnutls_x509_crt_get_subject_alt_name(cert, index, &buffer, &size, nil)
+            if type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE { return false }
+            if type == Int32(GNUTLS_SAN_DNSNAME.rawValue) { return true }
+        }
+        return false
+    }
+}
+
+// MARK: - C callbacks (no captures; the connection comes through the transport pointer)
+
+private let pushCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeRawPointer?, Int) -> Int = { ptr, data, size in
+    guard let ptr, let data else { return -1 }
+    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
+    connection.output.append(UnsafeRawBufferPointer(start: data, count: size))
+    return size
+}
+
+private let pullCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeMutableRawPointer?, Int) -> Int = { ptr, data, size in
+    guard let ptr, let data else { return -1 }
+    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
+    if connection.input.count > 0 { return connection.input.read(into: data, maximum: size) }
+    if connection.inputEnded { return 0 }
+    connection.setTransportErrno(EAGAIN)
+    return -1
+}
+
+private let pullTimeoutCallback: @convention(c) (gnutls_transport_ptr_t?, UInt32) -> Int32 = { ptr, _ in
+    guard let ptr else { return -1 }
+    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
+    return connection.input.count > 0 || connection.inputEnded ? 1 : 0
+}
+
+private let verifyCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
+    guard let session, let ptr = gnutls_session_get_ptr(session) else { return -1 }
+    return Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().verifyPeer()
+}
+
+private let clientHelloCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
+    guard let session, let ptr = gnutls_session_get_ptr(session) else { return 0 }
+    return Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().selectChain()
+}
+
+extension GnuTLSConnection {
+    fileprivate func setTransportErrno(_ code: Int32) { gnutls_transport_set_errno(session, code) }
+}
+
+/// A FIFO of bytes: appended at the back, read from the front, storage reused.
+struct ByteQueue {
+    private var storage: [UInt8] = []
+    private var start = 0
+
+    var count: Int { storage.count - start }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        storage.append(contentsOf: bytes)
+    }
+
+    mutating func read(into destination: UnsafeMutableRawPointer, maximum: Int) -> Int {
+        let n = min(maximum, count)
+        guard n > 0 else { return 0 }
+        storage.withUnsafeBytes { _ = memcpy(destination, $0.baseAddress! + start, n) }
+        start += n
+        if start == storage.count {
+            storage.removeAll(keepingCapacity: storage.capacity <= 32_768)
+            start = 0
+        } else if start > 65_536 {
+            storage.removeFirst(start)
+            start = 0
+        }
+        return n
+    }
+}

@@ -1,0 +1,115 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import Logging
+import TLSKit
+
+/// What a GnuTLS context shares with its sessions: credentials, the priority cache and the
+/// ALPN list (in memory that lives as long as the context).
+final class GnuTLSContextState: @unchecked Sendable {
+    // @unchecked: set up completely in init, then only read.
+    let side: TLSSide
+    /// The default credentials (client: trust + own chain; server: the first chain).
+    let credentials: GnuTLSCredentials
+    /// Servers: one credentials object per signing chain with its leaf, in order, for SNI.
+    let chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)]
+    let priority: gnutls_priority_t
+    let alpn: [UnsafeMutableBufferPointer<UInt8>]
+    let clientAuthentication: TLSServerConfiguration.ClientAuthentication
+
+    init(
+        side: TLSSide, settings: GnuTLSSettings, credentials: GnuTLSCredentials, alpn: [TLSApplicationProtocol],
+        clientAuthentication: TLSServerConfiguration.ClientAuthentication,
+        chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
+    ) throws(TLSError) {
+        self.side = side
+        self.credentials = credentials
+        self.chains = chains
+        self.clientAuthentication = clientAuthentication
+        let string = try GnuTLSPriority.build(settings)
+        var cache: gnutls_priority_t?
+        let status = gnutls_priority_init(&cache, string, nil)
+        guard status == GNUTLS_E_SUCCESS, let cache else {
+            throw GnuTLSFailure.internalError("gnutls_priority_init", status)
+        }
+        priority = cache
+        self.alpn = alpn.map { p in
+            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: p.bytes.count)
+            _ = buffer.initialize(from: p.bytes)
+            return buffer
+        }
+    }
+
+    deinit {
+        gnutls_priority_deinit(priority)
+        for buffer in alpn { buffer.deallocate() }
+    }
+}
+
+/// A client context of the GnuTLS backend. Immutable once built; share it freely.
+final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
+    // @unchecked: all stored properties are set in init and never mutated.
+    let backendName = "gnutls"
+    let configuration: TLSClientConfiguration
+    let state: GnuTLSContextState
+
+    init(configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
+        self.configuration = configuration
+        let credentials = try GnuTLSCredentials()
+        try credentials.addTrust(configuration.trustStore, field: "trustStore")
+        if let chain = configuration.certificateChain {
+            try credentials.addChain(chain, field: "certificateChain")
+        }
+        state = try GnuTLSContextState(
+            side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
+            alpn: configuration.applicationProtocols, clientAuthentication: .none)
+        if configuration.securityPolicy.isCompatible {
+            hooks.logger.warning(
+                "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
+        }
+    }
+
+    func makeConnection(serverName: TLSServerName?) throws(TLSError) -> any TLSConnection {
+        guard let name = serverName ?? configuration.serverName else {
+            throw TLSError.configuration(
+                field: "serverName",
+                "a client connection needs the server's name to verify its certificate; set "
+                    + "TLSClientConfiguration.serverName or pass serverName: to makeConnection")
+        }
+        return try GnuTLSConnection(state: state, owner: self, serverName: name)
+    }
+}
+
+/// A server context of the GnuTLS backend. Immutable once built; share it freely.
+final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
+    // @unchecked: all stored properties are set in init and never mutated.
+    let backendName = "gnutls"
+    let configuration: TLSServerConfiguration
+    let state: GnuTLSContextState
+
+    init(configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
+        self.configuration = configuration
+        // One credentials object per chain: after the ClientHello the session switches to
+        // the first chain whose leaf is valid for the SNI name (as the OpenSSL backend does).
+        var chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
+        for (index, chain) in configuration.certificateChains.enumerated() {
+            let credentials = try GnuTLSCredentials()
+            let leaf = try credentials.addChain(chain, field: "certificateChains[\(index)]")
+            if let trust = configuration.trustStore {
+                try credentials.addTrust(trust, field: "trustStore")
+            }
+            chains.append((credentials, leaf))
+        }
+        state = try GnuTLSContextState(
+            side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
+            alpn: configuration.applicationProtocols,
+            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains)
+        if configuration.securityPolicy.isCompatible {
+            hooks.logger.warning(
+                "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
+        }
+    }
+
+    func makeConnection() throws(TLSError) -> any TLSConnection {
+        try GnuTLSConnection(state: state, owner: self, serverName: nil)
+    }
+}

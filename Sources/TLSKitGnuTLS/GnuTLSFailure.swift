@@ -1,0 +1,185 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
+/// Translates GnuTLS error codes into ``TLSError`` with messages a person can act on.
+enum GnuTLSFailure {
+    enum Phase { case handshake, read, write, shutdown }
+
+    static func internalError(_ function: String, _ status: Int32) -> TLSError {
+        TLSError(.internal, "\(function) failed: \(String(cString: gnutls_strerror(status)))")
+    }
+
+    static func make(
+        status: Int32, phase: Phase, side: TLSSide, receivedAlert: TLSAlert?,
+        verification: TLSVerificationFailure?, inputEnded: Bool, firstBytes: [UInt8]
+    ) -> TLSError {
+        let peer = side == .client ? "server" : "client"
+        let text = String(cString: gnutls_strerror(status))
+        let stack = ["\(gnutls_strerror_name(status).map { String(cString: $0) } ?? "\(status)"): \(text)"]
+
+        if let verification {
+            if verification.reason == .noCertificate {
+                return TLSError(
+                    .certificateVerification,
+                    "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
+                    backendErrors: stack, verificationFailure: verification)
+            }
+            return TLSError(
+                .certificateVerification,
+                "the \(peer)'s certificate was rejected: \(verification.backendText)"
+                    + hint(verification.reason, peer: peer, expectedName: verification.expectedName),
+                backendErrors: stack, verificationFailure: verification)
+        }
+        let start = String(decoding: firstBytes, as: UTF8.self)
+        if ["GET ", "POST", "HEAD", "PUT ", "OPTI", "CONN", "DELE", "PATC"].contains(where: start.hasPrefix) {
+            return TLSError(
+                .protocolViolation,
+                "the \(peer) sent a plain-text HTTP request, not TLS; it must connect with https://",
+                backendErrors: stack)
+        }
+        switch status {
+        case GNUTLS_E_NO_CERTIFICATE_FOUND where side == .server, GNUTLS_E_CERTIFICATE_REQUIRED where side == .server:
+            return TLSError(
+                .certificateVerification,
+                "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
+                backendErrors: stack,
+                verificationFailure: TLSVerificationFailure(reason: .noCertificate, backendText: text))
+        case GNUTLS_E_PREMATURE_TERMINATION:
+            return ragged(phase, peer: peer, stack: stack)
+        case GNUTLS_E_UNEXPECTED_PACKET_LENGTH where inputEnded:
+            return ragged(phase, peer: peer, stack: stack)
+        case GNUTLS_E_FATAL_ALERT_RECEIVED, GNUTLS_E_WARNING_ALERT_RECEIVED:
+            let alert = receivedAlert ?? TLSAlert(rawValue: 255)
+            return TLSError(
+                .alertReceived, "the \(peer) aborted the connection with alert '\(alert)'" + alertHint(alert, side: side),
+                backendErrors: stack, alert: alert)
+        case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+            return TLSError(
+                .handshake, "no TLS version in common with the \(peer); check minimumVersion/maximumVersion on both sides",
+                backendErrors: stack, alert: .protocolVersion)
+        case GNUTLS_E_NO_CIPHER_SUITES, GNUTLS_E_UNKNOWN_CIPHER_SUITE, GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+            return TLSError(
+                .handshake,
+                "no cipher suite or protocol version in common with the \(peer) (GnuTLS does not tell which); "
+                    + "check cipherSuites, minimumVersion/maximumVersion and securityPolicy on both sides",
+                backendErrors: stack, alert: .handshakeFailure)
+        case GNUTLS_E_NO_COMMON_KEY_SHARE, GNUTLS_E_ECC_NO_SUPPORTED_CURVES:
+            return TLSError(
+                .handshake, "no key-exchange group in common with the \(peer); check keyExchangeGroups",
+                backendErrors: stack, alert: .handshakeFailure)
+        case GNUTLS_E_NO_APPLICATION_PROTOCOL:
+            return TLSError(
+                .handshake, "no ALPN protocol in common with the \(peer); check applicationProtocols on both sides",
+                backendErrors: stack, alert: .noApplicationProtocol)
+        case GNUTLS_E_UNEXPECTED_PACKET_LENGTH, GNUTLS_E_UNEXPECTED_PACKET, GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET,
+            GNUTLS_E_DECRYPTION_FAILED, GNUTLS_E_RECORD_OVERFLOW, GNUTLS_E_UNSUPPORTED_VERSION_PACKET - 1000,
+            GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER, GNUTLS_E_RECEIVED_ILLEGAL_EXTENSION, GNUTLS_E_ILLEGAL_PARAMETER,
+            GNUTLS_E_UNEXPECTED_EXTENSIONS_LENGTH, GNUTLS_E_MAC_VERIFY_FAILED, GNUTLS_E_DECOMPRESSION_FAILED:
+            return TLSError(
+                .protocolViolation,
+                "the \(peer) sent bytes that are not valid TLS (\(text)); is it speaking TLS on this port?",
+                backendErrors: stack)
+        default:
+            if phase == .handshake {
+                return TLSError(.handshake, "the TLS handshake with the \(peer) failed: \(text)", backendErrors: stack)
+            }
+            return TLSError(.protocolViolation, "the connection with the \(peer) failed: \(text)", backendErrors: stack)
+        }
+    }
+
+    private static func ragged(_ phase: Phase, peer: String, stack: [String]) -> TLSError {
+        if phase == .handshake {
+            return TLSError(
+                .raggedEOF,
+                "the \(peer) closed the connection during the handshake without sending an alert "
+                    + "(is it speaking TLS on this port? did it refuse our parameters silently?)",
+                backendErrors: stack)
+        }
+        return TLSError(
+            .raggedEOF, "the \(peer) closed the connection without close_notify; the data received may be truncated",
+            backendErrors: stack)
+    }
+
+    static func verificationFailure(
+        status: UInt32, expectedName: String?, peers: UnsafePointer<gnutls_datum_t>?, count: UInt32
+    ) -> TLSVerificationFailure {
+        func has(_ flag: gnutls_certificate_status_t) -> Bool { status & flag.rawValue != 0 }
+        let reason: TLSVerificationFailure.Reason
+        if has(GNUTLS_CERT_REVOKED) {
+            reason = .revoked
+        } else if has(GNUTLS_CERT_EXPIRED) {
+            reason = .expired
+        } else if has(GNUTLS_CERT_NOT_ACTIVATED) {
+            reason = .notYetValid
+        } else if has(GNUTLS_CERT_SIGNER_NOT_FOUND) {
+            reason = isSelfSigned(peers, count) ? .selfSigned : .unknownIssuer
+        } else if has(GNUTLS_CERT_SIGNATURE_FAILURE) {
+            reason = .badSignature
+        } else if has(GNUTLS_CERT_PURPOSE_MISMATCH) || has(GNUTLS_CERT_SIGNER_NOT_CA) || has(GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE) {
+            reason = .unsuitableUsage
+        } else if has(GNUTLS_CERT_INSECURE_ALGORITHM) {
+            reason = .weakKeyOrAlgorithm
+        } else if has(GNUTLS_CERT_UNEXPECTED_OWNER) {
+            reason = .hostnameMismatch
+        } else {
+            reason = .other
+        }
+        var out = gnutls_datum_t()
+        var text = "verification status 0x\(String(status, radix: 16))"
+        if gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == GNUTLS_E_SUCCESS,
+            let data = out.data
+        {
+            text = String(decoding: UnsafeBufferPointer(start: data, count: Int(out.size)), as: UTF8.self)
+            CTLSKitGnuTLSShims_gnutls_free(data)
+        }
+        if reason == .hostnameMismatch { text = "hostname mismatch (\(text))" }
+        return TLSVerificationFailure(
+            reason: reason, backendCode: Int(status), backendText: text,
+            expectedName: reason == .hostnameMismatch ? expectedName : nil)
+    }
+
+    private static func isSelfSigned(_ peers: UnsafePointer<gnutls_datum_t>?, _ count: UInt32) -> Bool {
+        guard let peers, count == 1 else { return false }
+        var cert: gnutls_x509_crt_t?
+        gnutls_x509_crt_init(&cert)
+        guard let cert else { return false }
+        defer { gnutls_x509_crt_deinit(cert) }
+        var datum = peers[0]
+        guard gnutls_x509_crt_import(cert, &datum, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS else { return false }
+        return gnutls_x509_crt_check_issuer(cert, cert) != 0
+    }
+
+    static func hint(_ reason: TLSVerificationFailure.Reason, peer: String, expectedName: String?) -> String {
+        switch reason {
+        case .hostnameMismatch:
+            return " — the certificate is not valid for '\(expectedName ?? "?")'; connect with the name the "
+                + "certificate was issued for (serverName) or fix its subjectAltName"
+        case .unknownIssuer, .selfSigned:
+            return " — its chain does not lead to a root in the trust store; trust the \(peer)'s CA "
+                + "(trustStore) or have the \(peer) send its intermediates"
+        case .expired: return " — the certificate has expired; renew it or check the clock"
+        case .notYetValid: return " — the certificate is not valid yet; check the clock"
+        case .unsuitableUsage:
+            return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
+        default: return ""
+        }
+    }
+
+    static func alertHint(_ alert: TLSAlert, side: TLSSide) -> String {
+        switch alert {
+        case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
+            return " — it does not accept our certificate (signed by a CA it does not trust, expired, or not valid for the name it expected)"
+        case .certificateExpired: return " — it says our certificate has expired"
+        case .certificateRequired: return " — it requires a client certificate; set certificateChain"
+        case .protocolVersion: return " — no TLS version in common"
+        case .handshakeFailure:
+            return " — no cipher suite, group or signature algorithm in common"
+                + (side == .server ? "" : ", or it requires a client certificate")
+        case .noApplicationProtocol: return " — no ALPN protocol in common"
+        case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
+        case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
+        default: return ""
+        }
+    }
+}
