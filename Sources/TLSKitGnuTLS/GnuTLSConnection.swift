@@ -124,7 +124,9 @@ final class GnuTLSConnection: TLSConnection {
     func handshake() throws(TLSError) -> TLSHandshakeStatus {
         if let stickyError { throw stickyError }
         if handshakeDone { return .complete }
+        var rounds = 0
         while true {
+            rounds += 1
             let status = gnutls_handshake(session)
             if status == GNUTLS_E_SUCCESS {
                 handshakeDone = true
@@ -132,6 +134,8 @@ final class GnuTLSConnection: TLSConnection {
                 return .complete
             }
             if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
+                // GnuTLS may stop after one message with more records still queued.
+                if input.count > 0 && rounds < 1000 { continue }
                 return output.count > 0 ? .outputPending : .needsInput
             }
             if gnutls_error_is_fatal(status) == 0 { continue }  // e.g. a warning alert
@@ -150,7 +154,9 @@ final class GnuTLSConnection: TLSConnection {
             throw TLSError(.invalidState, "read(into:) needs a buffer of at least one byte")
         }
         if peerClosed { return .closed }
+        var rounds = 0
         while true {
+            rounds += 1
             let n = gnutls_record_recv(session, base, buffer.count)
             if n > 0 { return .bytes(n) }
             if n == 0 {
@@ -158,7 +164,12 @@ final class GnuTLSConnection: TLSConnection {
                 return .closed
             }
             let status = Int32(n)
-            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED { return .needsInput }
+            if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
+                // After a post-handshake message (a session ticket) GnuTLS answers "again"
+                // even when more records are queued: keep going while we hold input.
+                if input.count > 0 && rounds < 1000 { continue }
+                return .needsInput
+            }
             if status == GNUTLS_E_REHANDSHAKE {
                 // TLSKit never renegotiates: say so and carry on.
                 _ = gnutls_alert_send(session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION)
