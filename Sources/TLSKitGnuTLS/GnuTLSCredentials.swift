@@ -14,6 +14,8 @@ final class GnuTLSCredentials: @unchecked Sendable {
     // @unchecked: filled in completely by the context's init, then only read; GnuTLS
     // credentials may be shared by sessions on several threads once set up.
     let pointer: gnutls_certificate_credentials_t
+    /// PIN storage that token-held keys may call back into for as long as they live.
+    private var retained: [AnyObject] = []
 
     init() throws(TLSError) {
         var credentials: gnutls_certificate_credentials_t?
@@ -89,7 +91,8 @@ final class GnuTLSCredentials: @unchecked Sendable {
         for (i, extra) in chain.intermediates.enumerated() {
             der += try GnuTLSCertificates.load(extra, field: "\(field).intermediates[\(i)]")
         }
-        let key = try GnuTLSKeys.load(chain.privateKey, field: "\(field).privateKey")
+        let (key, pin) = try GnuTLSKeys.load(chain.privateKey, field: "\(field).privateKey")
+        if let pin { retained.append(pin) }
         let pcerts = UnsafeMutablePointer<gnutls_pcert_st>.allocate(capacity: der.count)
         var imported = 0
         defer {
@@ -241,12 +244,15 @@ enum GnuTLSCertificates {
 
 /// Private keys: PEM/DER bytes (possibly encrypted), files, or URIs (PKCS#11).
 enum GnuTLSKeys {
-    static func load(_ key: TLSPrivateKey, field: String) throws(TLSError) -> gnutls_privkey_t {
+    /// Loads a key; for a token key the PIN storage is returned too and must be kept
+    /// alive as long as the key (GnuTLS may ask for the PIN again when it signs).
+    static func load(_ key: TLSPrivateKey, field: String) throws(TLSError) -> (gnutls_privkey_t, SecretCString?) {
         var privkey: gnutls_privkey_t?
         guard gnutls_privkey_init(&privkey) == GNUTLS_E_SUCCESS, let privkey else {
             throw GnuTLSFailure.internalError("gnutls_privkey_init", 0)
         }
         let passphrase = try passphraseText(key.passphrase, field: field)
+        var pinStorage: SecretCString?
         do throws(TLSError) {
             switch key.source {
             case .pem(let secure), .der(let secure):
@@ -260,13 +266,14 @@ enum GnuTLSKeys {
                     try loadFile(privkey, path, passphrase: passphrase, field: field)
                 } else {
                     try importURL(privkey, uri, passphrase: passphrase, field: field)
+                    pinStorage = passphrase
                 }
             }
         } catch {
             gnutls_privkey_deinit(privkey)
             throw error
         }
-        return privkey
+        return (privkey, pinStorage)
     }
 
     /// Reads a key file into GnuTLS-owned memory (never a Swift array), imports it, and
@@ -292,6 +299,13 @@ enum GnuTLSKeys {
     ) throws(TLSError) {
         let isPEM = raw.count > 10 && String(decoding: raw.prefix(4096), as: UTF8.self).contains("-----BEGIN")
         let text = isPEM ? String(decoding: raw.prefix(4096), as: UTF8.self) : ""
+        if text.contains("-----BEGIN TSS2 PRIVATE KEY-----") {
+            throw TLSError.unsupported(
+                backend: "gnutls", feature: "TPM 2.0 keys (TSS2 key files)",
+                "\(origin) is a TPM 2.0 key file, and Debian's GnuTLS is built without TPM 2.0 support; expose the "
+                    + "key through a PKCS#11 token (tpm2-pkcs11) and give its pkcs11: URI, or use the OpenSSL backend "
+                    + "with the tpm2 provider")
+        }
         let encrypted = text.contains("ENCRYPTED")
         if encrypted && passphrase == nil {
             throw TLSError.configuration(
@@ -332,6 +346,9 @@ enum GnuTLSKeys {
                         : "it supports pkcs11: URIs through p11-kit"),
                 feature: field)
         }
+        if let passphrase {
+            gnutls_privkey_set_pin_function(key, pinCallback, Unmanaged.passUnretained(passphrase).toOpaque())
+        }
         let status = gnutls_privkey_import_url(key, uri, 0)
         guard status == GNUTLS_E_SUCCESS else {
             throw TLSError(
@@ -354,6 +371,19 @@ enum GnuTLSKeys {
             return SecretCString(UnsafeRawBufferPointer(start: value, count: strlen(value)))
         }
     }
+}
+
+/// `gnutls_pin_callback_t`: hands the PIN from the `SecretCString` in `userdata` to GnuTLS,
+/// once: a second attempt means the PIN was wrong, and retrying would lock the token.
+private let pinCallback: @convention(c) (
+    UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32, UnsafeMutablePointer<CChar>?, Int
+) -> Int32 = { userdata, attempt, _, _, _, pin, pinMax in
+    guard attempt == 0, let userdata, let pin else { return -1 }
+    let secret = Unmanaged<SecretCString>.fromOpaque(userdata).takeUnretainedValue()
+    let length = strlen(secret.pointer)
+    guard length < pinMax else { return -1 }
+    memcpy(pin, secret.pointer, length + 1)
+    return 0
 }
 
 /// A NUL-terminated copy of a secret for C APIs, zeroed when released.

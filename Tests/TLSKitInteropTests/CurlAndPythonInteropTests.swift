@@ -8,13 +8,17 @@ import TLSKitTestSupport
 /// TLSKit against curl and Python's ssl module over loopback.
 @Suite("Interop: curl and Python ssl", .serialized)
 struct CurlAndPythonInteropTests {
-    @Test(arguments: ["1.2", "1.3"], TestPKI.KeyType.allCases)
-    func curlFetchesFromServer(version: String, keyType: TestPKI.KeyType) throws {
+    @Test(arguments: TestBackends.all, ["1.2", "1.3"])
+    func curlFetchesFromServer(backend: BackendUnderTest, version: String) throws {
+        for keyType in TestPKI.KeyType.allCases { try curlFetchesFromServer(backend, version, keyType) }
+    }
+
+    func curlFetchesFromServer(_ backend: BackendUnderTest, _ version: String, _ keyType: TestPKI.KeyType) throws {
         let pki = InteropPKI.shared
         let identity = pki.server(keyType)
         var config = TLSServerConfiguration(certificateChain: identity.identity.signingChain)
         config.applicationProtocols = [.http1_1]
-        let server = try InProcessServer(config, http: true)
+        let server = try InProcessServer(config, backend: backend, http: true)
         let curl = try PeerProcess(
             "curl",
             ["-sS", "--max-time", "10", "--cacert", identity.caFile, "--resolve", "localhost:\(server.port):127.0.0.1",
@@ -55,10 +59,10 @@ struct CurlAndPythonInteropTests {
                 tls.unwrap()
         """
 
-    @Test(arguments: ["1.2", "1.3"])
-    func pythonClientAgainstServer(version: String) throws {
+    @Test(arguments: TestBackends.all, ["1.2", "1.3"])
+    func pythonClientAgainstServer(backend: BackendUnderTest, version: String) throws {
         let pki = InteropPKI.shared
-        let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain), backend: backend)
         let python = try PeerProcess("python3", ["-c", Self.pythonClient, "\(server.port)", pki.caFile, version])
         #expect(python.finish() == 0, "\(python.standardError)")
         #expect(python.standardOutput == "TLSv\(version) hello from python\n")
@@ -82,12 +86,13 @@ struct CurlAndPythonInteropTests {
                 tls.unwrap()
         """
 
-    @Test func clientAgainstPythonServer() throws {
+    @Test(arguments: TestBackends.all)
+    func clientAgainstPythonServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         let python = try PeerProcess("python3", ["-c", Self.pythonServer, pki.ecdsa.cert, pki.ecdsa.key])
         try #require(python.waitForOutput("PORT"), "\(python.standardError)")
         let port = try #require(python.printedPort())
-        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         try socket.send("ping")
         #expect(try socket.receive() == Array("python saw: ping".utf8))
@@ -96,7 +101,8 @@ struct CurlAndPythonInteropTests {
         #expect(python.finish() == 0, "\(python.standardError)")
     }
 
-    @Test func peerThatHangsUpMidHandshakeIsRaggedEOFNotAHang() throws {
+    @Test(arguments: TestBackends.all)
+    func peerThatHangsUpMidHandshakeIsRaggedEOFNotAHang(backend: BackendUnderTest) throws {
         // A TCP server that reads the ClientHello and closes.
         let script = """
             import socket
@@ -109,7 +115,7 @@ struct CurlAndPythonInteropTests {
         let python = try PeerProcess("python3", ["-c", script])
         try #require(python.waitForOutput("PORT"))
         let port = try #require(python.printedPort())
-        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         }

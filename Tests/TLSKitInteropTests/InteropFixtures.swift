@@ -34,8 +34,7 @@ final class InteropPKI: @unchecked Sendable {
         try ca.certificatePEM.write(toFile: caFile, atomically: true, encoding: .utf8)
         rsaCAFile = directory.appendingPathComponent("rsa-ca.pem").path
         try rsaCA.certificatePEM.write(toFile: rsaCAFile, atomically: true, encoding: .utf8)
-        let other = try TestPKI.Authority.root(name: "localhost")
-        let paths = try other.identity.write(to: directory, name: "self-signed")
+        let paths = try TestPKI.selfSignedLeaf().write(to: directory, name: "self-signed")
         selfSigned = (paths.certificate, paths.key)
     }
 
@@ -65,9 +64,10 @@ final class InProcessServer: @unchecked Sendable {
     ///   - http: answer one HTTP request, then close; otherwise echo.
     ///   - lineMode: when echoing, close after the first line.
     init(
-        _ configuration: TLSServerConfiguration, connections: Int = 1, http: Bool = false, lineMode: Bool = false
+        _ configuration: TLSServerConfiguration, backend: BackendUnderTest = TestBackends.all[0], connections: Int = 1,
+        http: Bool = false, lineMode: Bool = false
     ) throws {
-        let context = try OpenSSLBackend().makeServerContext(configuration)
+        let context = try backend.make().makeServerContext(configuration)
         listener = try TLSListener(host: "127.0.0.1", port: 0, context: context)
         listener.timeout = .seconds(10)
         let listener = self.listener

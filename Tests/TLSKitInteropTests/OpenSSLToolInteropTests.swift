@@ -10,8 +10,12 @@ import TLSKitTestSupport
 struct OpenSSLToolInteropTests {
     static let versions: [TLSProtocolVersion] = [.tls1_2, .tls1_3]
 
-    @Test(arguments: versions, TestPKI.KeyType.allCases)
-    func clientAgainstSServer(version: TLSProtocolVersion, keyType: TestPKI.KeyType) throws {
+    @Test(arguments: TestBackends.all, versions)
+    func clientAgainstSServer(backend: BackendUnderTest, version: TLSProtocolVersion) throws {
+        for keyType in TestPKI.KeyType.allCases { try clientAgainstSServer(backend, version, keyType) }
+    }
+
+    func clientAgainstSServer(_ backend: BackendUnderTest, _ version: TLSProtocolVersion, _ keyType: TestPKI.KeyType) throws {
         let pki = InteropPKI.shared
         let server = pki.server(keyType)
         let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
@@ -20,7 +24,7 @@ struct OpenSSLToolInteropTests {
         try #require(peer.waitForOutput("ACCEPT"), "s_server did not start: \(peer.standardError)")
         let port = try #require(peer.acceptedPort())
 
-        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(server.caFile)))
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(server.caFile)))
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         #expect(socket.connectionInfo?.protocolVersion == version)
         #expect(socket.connectionInfo?.peerVerification == .verified)
@@ -35,13 +39,14 @@ struct OpenSSLToolInteropTests {
         peer.finish()
     }
 
-    @Test func clientRejectsAnUntrustedSServer() throws {
+    @Test(arguments: TestBackends.all)
+    func clientRejectsAnUntrustedSServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         let peer = try PeerProcess(
             "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.selfSigned.cert, "-key", pki.selfSigned.key, "-naccept", "1"])
         try #require(peer.waitForOutput("ACCEPT"))
         let port = try #require(peer.acceptedPort())
-        let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         }
@@ -50,7 +55,8 @@ struct OpenSSLToolInteropTests {
         peer.finish(seconds: 5)
     }
 
-    @Test func clientWithCertificateAgainstSServerRequiringOne() throws {
+    @Test(arguments: TestBackends.all)
+    func clientWithCertificateAgainstSServerRequiringOne(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         let peer = try PeerProcess(
             "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key,
@@ -60,7 +66,7 @@ struct OpenSSLToolInteropTests {
         var config = TLSClientConfiguration(trustStore: .file(pki.caFile))
         config.certificateChain = TLSSigningChain(certificate: .file(pki.client.cert), privateKey: .file(pki.client.key))
         let socket = try TLSSocket.connect(
-            host: "127.0.0.1", port: port, context: try OpenSSLBackend().makeClientContext(config), serverName: try TLSServerName("localhost"))
+            host: "127.0.0.1", port: port, context: try backend.make().makeClientContext(config), serverName: try TLSServerName("localhost"))
         try socket.send("GET / HTTP/1.0\r\n\r\n")
         var response: [UInt8] = []
         while let chunk = try socket.receive() { response += chunk }
@@ -69,11 +75,16 @@ struct OpenSSLToolInteropTests {
         peer.finish()
     }
 
-    @Test(arguments: versions, TestPKI.KeyType.allCases)
-    func sClientAgainstServer(version: TLSProtocolVersion, keyType: TestPKI.KeyType) throws {
+    @Test(arguments: TestBackends.all, versions)
+    func sClientAgainstServer(backend: BackendUnderTest, version: TLSProtocolVersion) throws {
+        for keyType in TestPKI.KeyType.allCases { try sClientAgainstServer(backend, version, keyType) }
+    }
+
+    func sClientAgainstServer(_ backend: BackendUnderTest, _ version: TLSProtocolVersion, _ keyType: TestPKI.KeyType) throws {
         let pki = InteropPKI.shared
         let identity = pki.server(keyType)
-        let server = try InProcessServer(TLSServerConfiguration(certificateChain: identity.identity.signingChain), lineMode: true)
+        let server = try InProcessServer(
+            TLSServerConfiguration(certificateChain: identity.identity.signingChain), backend: backend, lineMode: true)
         let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
         let peer = try PeerProcess(
             "openssl",
@@ -90,11 +101,12 @@ struct OpenSSLToolInteropTests {
         #expect(peer.standardOutput.contains("hello from s_client"))
     }
 
-    @Test func sClientWithCertificateAgainstMutualTLSServer() throws {
+    @Test(arguments: TestBackends.all)
+    func sClientWithCertificateAgainstMutualTLSServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
         config.trustStore = .file(pki.caFile)
-        let server = try InProcessServer(config, lineMode: true)
+        let server = try InProcessServer(config, backend: backend, lineMode: true)
         let peer = try PeerProcess(
             "openssl",
             ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile,
@@ -107,11 +119,12 @@ struct OpenSSLToolInteropTests {
         #expect(result.info?.peerLeafCertificate == pki.client.identity.certificateDER)
     }
 
-    @Test func sClientWithoutCertificateIsRefusedByMutualTLSServer() throws {
+    @Test(arguments: TestBackends.all)
+    func sClientWithoutCertificateIsRefusedByMutualTLSServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
         config.trustStore = .file(pki.caFile)
-        let server = try InProcessServer(config)
+        let server = try InProcessServer(config, backend: backend)
         let peer = try PeerProcess(
             "openssl",
             ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile, "-brief"],
@@ -122,9 +135,10 @@ struct OpenSSLToolInteropTests {
         #expect(result.error?.verificationFailure?.reason == .noCertificate)
     }
 
-    @Test func tls11ClientIsRefused() throws {
+    @Test(arguments: TestBackends.all)
+    func tls11ClientIsRefused(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
-        let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain), backend: backend)
         let peer = try PeerProcess(
             "openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"],
             stdin: Data())
