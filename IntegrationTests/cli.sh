@@ -6,7 +6,7 @@
 # Usage: IntegrationTests/cli.sh PATH/TO/tlskit
 set -u
 TLSKIT=${1:?usage: cli.sh PATH/TO/tlskit}
-for tool in openssl curl python3; do
+for tool in openssl curl python3 gnutls-cli gnutls-serv certtool softhsm2-util pkcs11-tool unshare ip; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool (install it; .ci/run does)"; echo "0 passed, 1 failed"; exit 1; }
 done
 
@@ -63,24 +63,31 @@ start_s_server() {
 }
 stop_s_server() { kill -9 "$S_PID" 2>/dev/null; wait "$S_PID" 2>/dev/null; }
 
+# The backends compiled into this tlskit (gnutls with --traits GnuTLS).
+BACKENDS=$("$TLSKIT" backends | sed -n 's/^\([a-z0-9]*\): .*/\1/p' | xargs)
+echo "# backends: $BACKENDS"
+[ -n "${TLSKIT_EXPECT_BACKENDS:-}" ] && [ "$BACKENDS" != "$TLSKIT_EXPECT_BACKENDS" ] && \
+    fail "backends compiled in" "expected '$TLSKIT_EXPECT_BACKENDS', got '$BACKENDS'"
+
+for B in $BACKENDS; do
 # --- tlskit serve: s_client and curl, both versions, both key types ----------------------
 for kind in ecdsa rsa; do
-    start_serve --cert "$WORK/$kind.pem" --key "$WORK/$kind.key" --mode http --alpn http/1.1 || { fail "serve $kind starts"; continue; }
+    start_serve --backend $B --cert "$WORK/$kind.pem" --key "$WORK/$kind.key" --mode http --alpn http/1.1 || { fail "[$B] serve $kind starts"; continue; }
     for v in 1.2 1.3; do
         flag="-tls1_${v#1.}"
         out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -servername localhost \
             -verify_hostname localhost -CAfile "$WORK/$kind-ca.pem" -verify_return_error $flag -ign_eof 2>&1)
         if echo "$out" | grep -q "Protocol: TLSv$v" && echo "$out" | grep -q "Verify return code: 0 (ok)"; then
-            ok "s_client TLS $v ($kind) -> tlskit serve"
+            ok "[$B] s_client TLS $v ($kind) -> tlskit serve"
         else
-            fail "s_client TLS $v ($kind) -> tlskit serve" "$(echo "$out" | tail -5)"
+            fail "[$B] s_client TLS $v ($kind) -> tlskit serve" "$(echo "$out" | tail -5)"
         fi
         body=$(timeout 10 curl -sS --cacert "$WORK/$kind-ca.pem" --resolve localhost:$PORT:127.0.0.1 \
             --tlsv$v --tls-max $v https://localhost:$PORT/ 2>&1)
         if echo "$body" | grep -q "Protocol: TLSv$v" && echo "$body" | grep -q "ALPN: http/1.1"; then
-            ok "curl TLS $v ($kind) -> tlskit serve"
+            ok "[$B] curl TLS $v ($kind) -> tlskit serve"
         else
-            fail "curl TLS $v ($kind) -> tlskit serve" "$body"
+            fail "[$B] curl TLS $v ($kind) -> tlskit serve" "$body"
         fi
     done
     stop_serve
@@ -90,13 +97,13 @@ done
 for kind in ecdsa rsa; do
     for v in 1.2 1.3; do
         start_s_server -cert "$WORK/$kind.pem" -key "$WORK/$kind.key" -tls1_${v#1.}
-        json=$(timeout 15 "$TLSKIT" connect 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/$kind-ca.pem" --json 2>"$WORK/connect.err")
+        json=$(timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/$kind-ca.pem" --json 2>"$WORK/connect.err")
         status=$?
         version=$(echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["version"], d["verified"], len(d["peerChain"]))' 2>/dev/null)
         if [ $status -eq 0 ] && [ "$version" = "TLSv$v True 1" ]; then
-            ok "tlskit connect TLS $v ($kind) -> s_server"
+            ok "[$B] tlskit connect TLS $v ($kind) -> s_server"
         else
-            fail "tlskit connect TLS $v ($kind) -> s_server" "exit $status: $json $(cat "$WORK/connect.err")"
+            fail "[$B] tlskit connect TLS $v ($kind) -> s_server" "exit $status: $json $(cat "$WORK/connect.err")"
         fi
         stop_s_server
     done
@@ -104,34 +111,55 @@ done
 
 # --- refusals: exit 2 and one line naming the cause -------------------------------------
 start_s_server -cert "$WORK/other.pem" -key "$WORK/other.key"
-timeout 15 "$TLSKIT" connect 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" > /dev/null 2> "$WORK/err"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" > /dev/null 2> "$WORK/err"
 status=$?
 if [ $status -eq 2 ] && [ "$(wc -l < "$WORK/err")" -eq 1 ] && grep -q "certificateVerification" "$WORK/err" && grep -q "trust" "$WORK/err"; then
-    ok "untrusted server: exit 2, one line naming the cause"
+    ok "[$B] untrusted server: exit 2, one line naming the cause"
 else
-    fail "untrusted server: exit 2, one line naming the cause" "exit $status: $(cat "$WORK/err")"
+    fail "[$B] untrusted server: exit 2, one line naming the cause" "exit $status: $(cat "$WORK/err")"
 fi
 stop_s_server
 
 start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key"
-timeout 15 "$TLSKIT" connect 127.0.0.1:$SPORT --server-name wrong.example --ca "$WORK/ecdsa-ca.pem" > /dev/null 2> "$WORK/err"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name wrong.example --ca "$WORK/ecdsa-ca.pem" > /dev/null 2> "$WORK/err"
 status=$?
 if [ $status -eq 2 ] && grep -q "hostname mismatch" "$WORK/err" && grep -q "wrong.example" "$WORK/err"; then
-    ok "wrong server name: exit 2, names the mismatch"
+    ok "[$B] wrong server name: exit 2, names the mismatch"
 else
-    fail "wrong server name: exit 2, names the mismatch" "exit $status: $(cat "$WORK/err")"
+    fail "[$B] wrong server name: exit 2, names the mismatch" "exit $status: $(cat "$WORK/err")"
 fi
 stop_s_server
 
 start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -tls1_3
-timeout 15 "$TLSKIT" connect 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --max-version 1.2 > /dev/null 2> "$WORK/err"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --max-version 1.2 > /dev/null 2> "$WORK/err"
 status=$?
 if [ $status -eq 2 ] && grep -qi "version" "$WORK/err"; then
-    ok "version mismatch: exit 2, names the version"
+    ok "[$B] version mismatch: exit 2, names the version"
 else
-    fail "version mismatch: exit 2, names the version" "exit $status: $(cat "$WORK/err")"
+    fail "[$B] version mismatch: exit 2, names the version" "exit $status: $(cat "$WORK/err")"
 fi
 stop_s_server
+
+# --- our client against gnutls-serv, in a private network namespace -----------------------
+# gnutls-serv cannot bind to loopback only, so it runs where loopback is the only interface.
+for v in 1.2 1.3; do
+    unshare -n bash -c '
+        ip link set lo up
+        gnutls-serv --port 5556 --x509certfile "$1/ecdsa.pem" --x509keyfile "$1/ecdsa.key" \
+            --priority "NORMAL:-VERS-ALL:+VERS-TLS$3" > "$1/gserv.out" 2>&1 &
+        for _ in $(seq 1 100); do grep -q "listening" "$1/gserv.out" && break; sleep 0.05; done
+        timeout 15 "$2" connect --backend "$4" 127.0.0.1:5556 --server-name localhost --ca "$1/ecdsa-ca.pem" --json \
+            --send "GET / HTTP/1.0\r\n\r\n" > "$1/gconnect.out" 2> "$1/gconnect.err"
+        echo $? > "$1/gconnect.status"
+        kill %1
+    ' _ "$WORK" "$TLSKIT" "$v" "$B"
+    if [ "$(cat "$WORK/gconnect.status")" = 0 ] && grep -q "\"version\":\"TLSv$v\"" "$WORK/gconnect.out" && grep -qi "gnutls" "$WORK/gconnect.out"; then
+        ok "[$B] tlskit connect TLS $v -> gnutls-serv"
+    else
+        fail "[$B] tlskit connect TLS $v -> gnutls-serv" "$(cat "$WORK/gconnect.status" "$WORK/gconnect.err" "$WORK/gserv.out" 2>/dev/null | tail -5)"
+    fi
+done
+done  # backends
 
 timeout 15 "$TLSKIT" connect 127.0.0.1:1 --ca "$WORK/nonexistent.pem" > /dev/null 2> "$WORK/err"
 status=$?
@@ -163,25 +191,105 @@ else
 fi
 
 # --- mutual TLS and echo, tlskit on both sides -------------------------------------------
-start_serve --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --client-ca "$WORK/ecdsa-ca.pem" || fail "mTLS serve starts"
+for B in $BACKENDS; do
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --client-ca "$WORK/ecdsa-ca.pem" || fail "[$B] mTLS serve starts"
 out=$(timeout 15 "$TLSKIT" connect 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
     --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --send 'hello echo\n' 2>&1)
-if echo "$out" | grep -q "hello echo"; then ok "tlskit connect --send with a client certificate -> tlskit serve (echo)"; else fail "mTLS echo" "$out"; fi
+if echo "$out" | grep -q "hello echo"; then ok "[$B] tlskit connect --send with a client certificate -> tlskit serve (echo)"; else fail "[$B] mTLS echo" "$out"; fi
 out=$(printf 'x\n' | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -servername localhost -CAfile "$WORK/ecdsa-ca.pem" -tls1_2 2>&1)
 sleep 0.2
 if grep -q "sent no certificate" "$WORK/serve.err"; then
-    ok "tlskit serve --client-ca refuses a client without a certificate"
+    ok "[$B] tlskit serve --client-ca refuses a client without a certificate"
 else
-    fail "tlskit serve --client-ca refuses a client without a certificate" "$(cat "$WORK/serve.err")"
+    fail "[$B] tlskit serve --client-ca refuses a client without a certificate" "$(cat "$WORK/serve.err")"
 fi
 stop_serve
+done
+
+# --- keys on a PKCS#11 token (SoftHSM2), through GnuTLS and p11-kit -----------------------
+if echo " $BACKENDS " | grep -q " gnutls "; then
+    export SOFTHSM2_CONF="$WORK/softhsm2.conf"
+    mkdir -p "$WORK/tokens"
+    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' "$WORK" > "$SOFTHSM2_CONF"
+    MOD=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
+    softhsm2-util --init-token --free --label tlskit-test --so-pin 5678 --pin 1234 > /dev/null
+    pkcs11-tool --module $MOD --token-label tlskit-test --login --pin 1234 --keypairgen --key-type EC:prime256v1 --id 01 --label tls-ec > /dev/null 2>&1
+    printf 'cn = "localhost"\ndns_name = "localhost"\nip_address = "127.0.0.1"\nexpiration_days = 30\ntls_www_server\ntls_www_client\nsigning_key\n' > "$WORK/cert.tmpl"
+    GNUTLS_PIN=1234 certtool --generate-self-signed --load-privkey 'pkcs11:token=tlskit-test;object=tls-ec;type=private' \
+        --template "$WORK/cert.tmpl" --outfile "$WORK/token-ec.pem" > /dev/null 2>&1
+    openssl x509 -in "$WORK/token-ec.pem" -outform DER -out "$WORK/token-ec.der"
+    pkcs11-tool --module $MOD --token-label tlskit-test --login --pin 1234 --write-object "$WORK/token-ec.der" --type cert --id 01 --label tls-ec > /dev/null 2>&1
+    KEY='pkcs11:token=tlskit-test;object=tls-ec;type=private'
+
+    for keyarg in "$KEY?pin-value=1234" "$KEY"; do
+        export TOKEN_PIN=1234
+        label=$([ "$keyarg" = "$KEY" ] && echo "PIN from --key-passphrase-env" || echo "PIN in the URI")
+        start_serve --backend gnutls --cert "$WORK/token-ec.pem" --key "$keyarg" --key-passphrase-env TOKEN_PIN --mode http \
+            || { fail "[gnutls] serve with a token key ($label) starts"; continue; }
+        for v in 1.2 1.3; do
+            out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -servername localhost \
+                -CAfile "$WORK/token-ec.pem" -verify_return_error -tls1_${v#1.} -ign_eof 2>&1)
+            if echo "$out" | grep -q "Protocol: TLSv$v" && echo "$out" | grep -q "Verify return code: 0 (ok)"; then
+                ok "[gnutls] server key on a PKCS#11 token ($label), s_client TLS $v"
+            else
+                fail "[gnutls] server key on a PKCS#11 token ($label), s_client TLS $v" "$(echo "$out" | tail -3) $(cat "$WORK/serve.err")"
+            fi
+        done
+        stop_serve
+    done
+
+    start_serve --backend gnutls --cert 'pkcs11:token=tlskit-test;object=tls-ec;type=cert' --key "$KEY?pin-value=1234" --mode http \
+        || fail "[gnutls] serve with certificate and key on the token starts"
+    out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -CAfile "$WORK/token-ec.pem" -verify_return_error -ign_eof 2>&1)
+    if echo "$out" | grep -q "Verify return code: 0 (ok)"; then ok "[gnutls] certificate and key both by pkcs11: URI"; else fail "[gnutls] certificate and key both by pkcs11: URI" "$(echo "$out" | tail -3)"; fi
+    stop_serve
+
+    start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -Verify 1 -CAfile "$WORK/token-ec.pem" -verify_return_error
+    timeout 15 "$TLSKIT" connect --backend gnutls 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
+        --cert "$WORK/token-ec.pem" --key "$KEY?pin-value=1234" --send 'GET / HTTP/1.0\r\n\r\n' > "$WORK/out" 2> "$WORK/err"
+    status=$?
+    if [ $status -eq 0 ] && grep -q "CN=localhost" "$WORK/out"; then
+        ok "[gnutls] client key on a PKCS#11 token (mutual TLS) -> s_server"
+    else
+        fail "[gnutls] client key on a PKCS#11 token (mutual TLS) -> s_server" "exit $status: $(cat "$WORK/err") $(tail -3 "$WORK/out")"
+    fi
+    stop_s_server
+
+    timeout 15 "$TLSKIT" serve --backend gnutls --listen 127.0.0.1:0 --cert "$WORK/token-ec.pem" --key "$KEY?pin-value=9999" > /dev/null 2> "$WORK/err"
+    status=$?
+    if [ $status -eq 1 ] && grep -q "PIN" "$WORK/err" && ! grep -q "9999" "$WORK/err"; then
+        ok "[gnutls] wrong PIN: exit 1, says so, never prints the PIN"
+    else
+        fail "[gnutls] wrong PIN: exit 1, says so, never prints the PIN" "exit $status: $(cat "$WORK/err")"
+    fi
+
+    printf -- '-----BEGIN TSS2 PRIVATE KEY-----\nMIIB\n-----END TSS2 PRIVATE KEY-----\n' > "$WORK/key.tss2.pem"
+    timeout 15 "$TLSKIT" serve --backend gnutls --listen 127.0.0.1:0 --cert "$WORK/token-ec.pem" --key "$WORK/key.tss2.pem" > /dev/null 2> "$WORK/err"
+    status=$?
+    if [ $status -eq 1 ] && grep -q "unsupportedFeature" "$WORK/err" && grep -q "tpm2-pkcs11" "$WORK/err"; then
+        ok "[gnutls] TSS2 key file: unsupportedFeature with the tpm2-pkcs11 route"
+    else
+        fail "[gnutls] TSS2 key file: unsupportedFeature with the tpm2-pkcs11 route" "exit $status: $(cat "$WORK/err")"
+    fi
+    unset SOFTHSM2_CONF TOKEN_PIN
+fi
+
+timeout 15 "$TLSKIT" serve --backend openssl --listen 127.0.0.1:0 --cert "$WORK/ecdsa.pem" --key 'pkcs11:token=x;object=y;type=private' > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 1 ] && grep -q "pkcs11" "$WORK/err" && grep -q "provider" "$WORK/err"; then
+    ok "[openssl] pkcs11: URI without a pkcs11 provider: exit 1, names the provider to load"
+else
+    fail "[openssl] pkcs11: URI without a pkcs11 provider: exit 1, names the provider to load" "exit $status: $(cat "$WORK/err")"
+fi
 
 # --- the demo -------------------------------------------------------------------------------
-if timeout 60 "$TLSKIT" demo > "$WORK/demo.out" 2>&1 && grep -q "Demo complete" "$WORK/demo.out"; then
-    ok "tlskit demo"
-else
-    fail "tlskit demo" "$(tail -5 "$WORK/demo.out")"
-fi
+for B in $BACKENDS; do
+    if timeout 60 "$TLSKIT" demo --backend $B > "$WORK/demo.out" 2>&1 && grep -q "Demo complete" "$WORK/demo.out"; then
+        ok "[$B] tlskit demo"
+    else
+        fail "[$B] tlskit demo" "$(tail -5 "$WORK/demo.out")"
+    fi
+done
 
 echo
 echo "$passed passed, $failed failed"

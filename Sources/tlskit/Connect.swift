@@ -14,7 +14,7 @@ struct Connect: ParsableCommand {
     var serverName: String?
     @Option(help: "PEM file with the CA certificates to trust (default: the system trust store).")
     var ca: String?
-    @Option(help: "PEM file with the client certificate chain (mutual TLS).")
+    @Option(help: "Client certificate chain (mutual TLS): a PEM file or an identifier URI.")
     var cert: String?
     @Option(help: "Client private key: a file path or an identifier URI.")
     var key: String?
@@ -46,7 +46,7 @@ struct Connect: ParsableCommand {
             if cert != nil || key != nil {
                 guard let cert, let key else { throw CLIError.usage("--cert and --key go together") }
                 config.certificateChain = TLSSigningChain(
-                    certificate: .file(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))
+                    certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))
             }
             name = try TLSServerName(serverName ?? host)
             context = try backend.makeClientContext(config)

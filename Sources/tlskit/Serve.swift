@@ -12,7 +12,7 @@ struct Serve: ParsableCommand {
 
     @Option(help: "Address to listen on, HOST:PORT (port 0: any free port).")
     var listen: String
-    @Option(help: "PEM file with the certificate chain, leaf first.")
+    @Option(help: "Certificate chain, leaf first: a PEM file or an identifier URI (pkcs11:…;type=cert).")
     var cert: String
     @Option(help: "Private key: a file path or an identifier URI.")
     var key: String
@@ -33,7 +33,7 @@ struct Serve: ParsableCommand {
             let (host, port) = try CLI.hostPort(listen)
             let backend = try CLI.makeBackend(backendOptions.backend)
             var config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-                certificate: .file(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+                certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }

@@ -75,15 +75,20 @@ enum CLI {
         return (host, port)
     }
 
+    /// A URI (`pkcs11:`, `handle:`, `file:` …) is an identifier; anything else is a path.
+    static func isIdentifier(_ text: String) -> Bool {
+        guard let colon = text.firstIndex(of: ":"), !text.hasPrefix("/") else { return false }
+        let scheme = text[..<colon]
+        return scheme.count > 1 && scheme.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "+" }
+    }
+
     static func key(_ text: String, passphraseEnv: String?) -> TLSPrivateKey {
         let passphrase = passphraseEnv.map { TLSPassphrase.environment($0) }
-        // A URI (pkcs11:, handle:, file:, …) is an identifier; anything else is a path.
-        if let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }),
-            !text.hasPrefix("/"), text[..<colon].count > 1
-        {
-            return .identifier(text, passphrase: passphrase)
-        }
-        return .file(text, passphrase: passphrase)
+        return isIdentifier(text) ? .identifier(text, passphrase: passphrase) : .file(text, passphrase: passphrase)
+    }
+
+    static func certificate(_ text: String) -> TLSCertificate {
+        isIdentifier(text) ? .identifier(text) : .file(text)
     }
 
     /// Prints one line on stderr and exits with the code the tool documents.
