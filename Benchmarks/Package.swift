@@ -5,7 +5,7 @@ import PackageDescription
 let package = Package(
     name: "TLSKitBenchmarks",
     platforms: [.macOS(.v14)],
-    dependencies: [.package(path: "..")],
+    dependencies: [.package(path: "..", traits: ["GnuTLS"])],
     targets: [
         .target(name: "CTLSKitBenchShim"),
         .executableTarget(
@@ -14,6 +14,7 @@ let package = Package(
                 "CTLSKitBenchShim",
                 .product(name: "TLSKit", package: "main"),
                 .product(name: "TLSKitOpenSSL", package: "main"),
+                .product(name: "TLSKitGnuTLS", package: "main"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         )

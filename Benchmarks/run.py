@@ -22,6 +22,7 @@ CERTS = os.path.join(WORK, "certs")
 SHARED = os.environ.get("TLSKIT_SHARED", os.path.join(HERE, "..", "..", "shared"))
 C_BIN = os.path.join(WORK, "raw_openssl")
 SWIFT_BIN = os.path.join(HERE, ".build", "release", "TLSKitBench")
+BACKENDS = ["openssl", "gnutls"]
 GLIBC_TUNABLES = "glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824"
 
 
@@ -93,47 +94,52 @@ def main():
     ]
     rows = []
     for title, c_args, s_args, key, unit in workloads:
-        c_vals, s_vals = [], []
+        vals = {"c": [], "openssl": [], "gnutls": []}
         for _ in range(opts.reps):
-            c_vals.append(run(C_BIN, c_args)[key])
-            s_vals.append(run(SWIFT_BIN, s_args)[key])
-        c_med, s_med = statistics.median(c_vals), statistics.median(s_vals)
-        rows.append((title, unit, c_med, s_med, s_med / c_med, min(s_vals), max(s_vals)))
-        print(f"{title}: C {c_med:,.0f} {unit}, TLSKit {s_med:,.0f} {unit}, ratio {s_med / c_med:.3f}", flush=True)
+            vals["c"].append(run(C_BIN, c_args)[key])
+            for backend in BACKENDS:
+                vals[backend].append(run(SWIFT_BIN, s_args + ["--backend", backend])[key])
+        c_med = statistics.median(vals["c"])
+        for backend in BACKENDS:
+            med = statistics.median(vals[backend])
+            rows.append((title, backend, unit, c_med, med, med / c_med, min(vals[backend]), max(vals[backend])))
+            print(f"{title} [{backend}]: C {c_med:,.0f} {unit}, TLSKit {med:,.0f} {unit}, ratio {med / c_med:.3f}", flush=True)
 
     c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
-    s_mem = [run(SWIFT_BIN, ["memory"]) for _ in range(3)]
     c_heap = statistics.median(m["heap_bytes_per_pair"] for m in c_mem)
-    s_heap = statistics.median(m["heap_per_pair"] for m in s_mem)
+    s_heap = {b: statistics.median(run(SWIFT_BIN, ["memory", "--backend", b])["heap_per_pair"] for _ in range(3)) for b in BACKENDS}
 
     instr = []
     if opts.callgrind:
         for title, c_args, s_args in (("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"]),
                                       ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"])):
             per = []
-            for binary, args in ((C_BIN, c_args), (SWIFT_BIN + ".nodebug", s_args)):
+            for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
                 a = callgrind(binary, args + ["--warmup", "20", "--iters", "200"])
                 b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"])
                 per.append((a - b) / 200)
-            instr.append((title, per[0], per[1]))
+            instr.append((title, *per))
         for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),):
             per = []
-            for binary, args in ((C_BIN, c_args), (SWIFT_BIN + ".nodebug", s_args)):
+            for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
                 a = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "64"])
                 b = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "0"])
                 per.append((a - b) / (64 << 20))
-            instr.append((title + " (per byte)", per[0], per[1]))
+            instr.append((title + " (per byte)", *per))
 
-    lines = ["| workload | raw C OpenSSL (median) | TLSKit OpenSSL backend (median; min–max) | ratio TLSKit / C |",
-             "|---|---|---|---|"]
-    for title, unit, c_med, s_med, ratio, lo, hi in rows:
-        lines.append(f"| {title} | {c_med:,.0f} {unit} | {s_med:,.0f} {unit} ({lo:,.0f}–{hi:,.0f}) | **{ratio:.3f}** |")
-    lines.append(f"| idle client+server pair, heap | {c_heap:,.0f} B (SSL_MODE_RELEASE_BUFFERS) | {s_heap:,.0f} B | {s_heap / c_heap:.3f} |")
+    lines = ["| workload | backend | raw C OpenSSL (median) | TLSKit (median; min–max) | ratio TLSKit / C |",
+             "|---|---|---|---|---|"]
+    for title, backend, unit, c_med, s_med, ratio, lo, hi in rows:
+        lines.append(f"| {title} | {backend} | {c_med:,.0f} {unit} | {s_med:,.0f} {unit} ({lo:,.0f}–{hi:,.0f}) | **{ratio:.3f}** |")
+    for backend in BACKENDS:
+        lines.append(f"| idle client+server pair, heap | {backend} | {c_heap:,.0f} B (SSL_MODE_RELEASE_BUFFERS) | {s_heap[backend]:,.0f} B | {s_heap[backend] / c_heap:.3f} |")
     if instr:
-        lines += ["", "| callgrind instructions | raw C | TLSKit | ratio |", "|---|---|---|---|"]
-        for title, c_i, s_i in instr:
+        lines += ["", "| callgrind instructions | raw C | " + " | ".join(f"TLSKit {b}" for b in BACKENDS) + " | ratios |",
+                  "|---|---|" + "---|" * len(BACKENDS) + "---|"]
+        for title, c_i, *s_is in instr:
             fmt = (lambda v: f"{v / 1e6:.2f} M") if "per byte" not in title else (lambda v: f"{v:.2f}")
-            lines.append(f"| {title} | {fmt(c_i)} | {fmt(s_i)} | {s_i / c_i:.3f} |")
+            lines.append(f"| {title} | {fmt(c_i)} | " + " | ".join(fmt(v) for v in s_is) + " | "
+                         + ", ".join(f"{v / c_i:.3f}" for v in s_is) + " |")
     table = "\n".join(lines)
     print()
     print(table)

@@ -92,6 +92,14 @@ public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let keyIdentifiers = TLSFeature(rawValue: "keyIdentifiers")
     /// Encrypted private keys (passphrases).
     public static let encryptedKeys = TLSFeature(rawValue: "encryptedKeys")
+    /// Private keys and certificates on PKCS#11 tokens, by `pkcs11:` URI (RFC 7512).
+    public static let pkcs11Keys = TLSFeature(rawValue: "pkcs11Keys")
+    /// Private keys held in a TPM 2.0 (`handle:` identifiers or TSS2 key files).
+    public static let tpmKeys = TLSFeature(rawValue: "tpmKeys")
+    /// Any list of cipher suites can be enabled exactly as given. Without it, a backend
+    /// enables suites by component (key exchange × cipher × MAC) and refuses lists that are
+    /// not closed under that product.
+    public static let exactCipherSuiteSelection = TLSFeature(rawValue: "exactCipherSuiteSelection")
 
     public var description: String { rawValue }
 }

@@ -42,7 +42,7 @@ public struct GnuTLSBackend: TLSBackend {
             features: [
                 .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
                 .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
-                .ipAddressVerification, .keyIdentifiers, .encryptedKeys,
+                .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .pkcs11Keys,
             ],
             cipherSuites: GnuTLSSuites.shared.all.map(\.suite),
             keyExchangeGroups: GnuTLSGroups.table.map(\.group),

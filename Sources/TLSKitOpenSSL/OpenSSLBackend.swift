@@ -42,17 +42,22 @@ public struct OpenSSLBackend: TLSBackend {
     public var libraryVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
 
     /// What this backend can do with the providers it loaded.
+    /// PKCS#11 and TPM keys depend on the providers loaded (`pkcs11`, `tpm2`).
     public var capabilities: TLSBackendCapabilities {
-        TLSBackendCapabilities(
+        let schemes = library.identifierSchemes
+        var features: Set<TLSFeature> = [
+            .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
+            .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
+            .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .exactCipherSuiteSelection,
+        ]
+        if schemes.contains("pkcs11") { features.insert(.pkcs11Keys) }
+        if schemes.contains("handle") { features.insert(.tpmKeys) }
+        return TLSBackendCapabilities(
             versions: [.tls1_0, .tls1_1, .tls1_2, .tls1_3],
-            features: [
-                .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
-                .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
-                .ipAddressVerification, .keyIdentifiers, .encryptedKeys,
-            ],
+            features: features,
             cipherSuites: OpenSSLCipherTable.shared.supported,
             keyExchangeGroups: OpenSSLGroups.supported,
-            identifierSchemes: library.identifierSchemes
+            identifierSchemes: schemes
         )
     }
 

@@ -9,6 +9,7 @@ import Glibc
 #endif
 import CTLSKitBenchShim
 import TLSKit
+import TLSKitGnuTLS
 import TLSKitOpenSSL
 
 let arguments = CommandLine.arguments
@@ -28,6 +29,7 @@ func now(_ clock: clockid_t) -> Double {
 }
 
 let certdir = option("certdir", "certs")
+let backendName = option("backend", "openssl")
 nonisolated(unsafe) let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
 /// Moves every pending byte from one connection to the other through a caller-owned
@@ -43,7 +45,7 @@ func pump(_ from: any TLSConnection, _ to: any TLSConnection) {
 
 func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
     do {
-        let backend = try OpenSSLBackend()
+        let backend: any TLSBackend = backendName == "gnutls" ? try GnuTLSBackend() : try OpenSSLBackend()
         var client = TLSClientConfiguration(trustStore: .file("\(certdir)/\(cert)-ca.pem"))
         client.minimumVersion = .tls1_3
         client.cipherSuites = [.tlsAES128GCMSHA256]
@@ -121,7 +123,7 @@ func runHandshake() {
     let wall = iters > 0 ? now(CLOCK_MONOTONIC) - wall0 : 0
     let cpu = iters > 0 ? now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 : 0
     print(
-        "{\"impl\":\"tlskit-openssl\",\"bench\":\"handshake\",\"cert\":\"\(cert)\",\"iters\":\(iters),"
+        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"handshake\",\"cert\":\"\(cert)\",\"iters\":\(iters),"
             + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"hs_per_s\":\(wall > 0 ? Double(iters) / wall : 0),"
             + "\"hs_per_cpu_s\":\(cpu > 0 ? Double(iters) / cpu : 0),\"cipher\":\"\(suite)\",\"group\":\"\(group)\"}")
 }
@@ -162,7 +164,7 @@ func runBulk() {
     let cpu = writes > 0 ? now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 : 0
     let bytes = Double(writes * writeSize)
     print(
-        "{\"impl\":\"tlskit-openssl\",\"bench\":\"bulk\",\"cipher\":\"aes128\",\"suite\":\"\(client.connectionInfo!.cipherSuite)\","
+        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"bulk\",\"cipher\":\"aes128\",\"suite\":\"\(client.connectionInfo!.cipherSuite)\","
             + "\"write_size\":\(writeSize),\"bytes\":\(Int(bytes)),\"wall_s\":\(wall),\"cpu_s\":\(cpu),"
             + "\"MBps\":\(wall > 0 ? bytes / wall / 1e6 : 0),\"MBps_cpu\":\(cpu > 0 ? bytes / cpu / 1e6 : 0)}")
 }
@@ -200,7 +202,7 @@ func runMemory() {
     let heap = heapInUse() - heap0
     let rss = residentBytes() - rss0
     print(
-        "{\"impl\":\"tlskit-openssl\",\"bench\":\"memory\",\"conns\":\(conns),"
+        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"memory\",\"conns\":\(conns),"
             + "\"heap_per_pair\":\(heap / conns),\"rss_per_pair\":\(rss / conns)}")
     withExtendedLifetime(pairs) {}
 }
