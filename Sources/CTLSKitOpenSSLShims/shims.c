@@ -1,3 +1,5 @@
+#define _GNU_SOURCE 1
+#include <sys/mman.h>
 #include "CTLSKitOpenSSLShims.h"
 
 uint64_t CTLSKitOpenSSLShims_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
@@ -44,3 +46,5 @@ int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack) { return sk_X50
 X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index) { return sk_X509_value(stack, index); }
 
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
+
+int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 public import TLSKit
@@ -11,7 +14,9 @@ public import TLSKit
 ///
 /// ```swift
 /// let backend = try OpenSSLBackend()                       // the "default" provider
-/// let tpm = try OpenSSLBackend(providers: ["default", "tpm2"], propertyQuery: "?tpm2.signature")
+/// let tpm = try OpenSSLBackend(
+///     providers: [.default, .tpm2(tcti: "swtpm:host=127.0.0.1,port=2321")], propertyQuery: "?tpm2.signature")
+/// let token = try OpenSSLBackend(engines: [.pkcs11()])      // pkcs11: keys through libp11 (opt-in)
 /// ```
 ///
 /// Thread-safety: `Sendable`; contexts built from it may be used from any thread.
@@ -23,14 +28,19 @@ public struct OpenSSLBackend: TLSBackend {
     /// Creates a backend with its own library context.
     ///
     /// - Parameters:
-    ///   - providers: OpenSSL providers to load, in order. Default `["default"]`.
-    ///   - propertyQuery: the property query for algorithm fetches (e.g. `?tpm2.signature`).
-    ///     Default `nil`: no query.
+    ///   - providers: OpenSSL providers to load, in order, with their settings. Default
+    ///     `[.default]`.
+    ///   - propertyQuery: the property query for algorithm fetches and key loading
+    ///     (`?tpm2.signature` with the tpm2 provider). Default `nil`: no query.
+    ///   - engines: ENGINEs for keys by identifier — only `.pkcs11()` is used, for
+    ///     `pkcs11:` URIs. Default: none; TLSKit never chooses an engine by itself.
     /// - Throws: ``TLSError/Code/unsupportedFeature`` when the runtime libssl is older than
-    ///   3.0; ``TLSError/Code/configuration`` when a provider cannot be loaded (the message
-    ///   names it and how to install it).
-    public init(providers: [String] = ["default"], propertyQuery: String? = nil) throws(TLSError) {
-        library = try OpenSSLLibraryContext(providers: providers, propertyQuery: propertyQuery)
+    ///   3.0; ``TLSError/Code/configuration`` when a provider or engine cannot be loaded (the
+    ///   message names it and how to install or reach it).
+    public init(
+        providers: [OpenSSLProvider] = [.default], propertyQuery: String? = nil, engines: [OpenSSLEngine] = []
+    ) throws(TLSError) {
+        library = try OpenSSLLibraryContext(providers: providers, propertyQuery: propertyQuery, engines: engines)
     }
 
     /// The providers this backend loaded, in order.
@@ -50,14 +60,14 @@ public struct OpenSSLBackend: TLSBackend {
             .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
             .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .exactCipherSuiteSelection,
         ]
-        if schemes.contains("pkcs11") { features.insert(.pkcs11Keys) }
+        if schemes.contains("pkcs11") || library.engine(for: "pkcs11:") != nil { features.insert(.pkcs11Keys) }
         if schemes.contains("handle") { features.insert(.tpmKeys) }
         return TLSBackendCapabilities(
             versions: [.tls1_0, .tls1_1, .tls1_2, .tls1_3],
             features: features,
             cipherSuites: OpenSSLCipherTable.shared.supported,
             keyExchangeGroups: OpenSSLGroups.supported,
-            identifierSchemes: schemes
+            identifierSchemes: library.engine(for: "pkcs11:") != nil && !schemes.contains("pkcs11") ? schemes + ["pkcs11"] : schemes
         )
     }
 
@@ -137,37 +147,68 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
     let providerNames: [String]
     let propertyQuery: String?
     private var providers: [OpaquePointer] = []
+    private var engines: [OpenSSLEngineHandle] = []
 
-    init(providers names: [String], propertyQuery: String?) throws(TLSError) {
+    init(providers specs: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = []) throws(TLSError) {
         try OpenSSLLibraryContext.checkRuntimeVersion()
-        guard !names.isEmpty else {
-            throw TLSError.configuration(field: "providers", "load at least one provider, normally \"default\"")
+        guard !specs.isEmpty else {
+            throw TLSError.configuration(field: "providers", "load at least one provider, normally .default")
         }
         guard let ctx = OSSL_LIB_CTX_new() else {
             throw TLSError(.internal, "OSSL_LIB_CTX_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
         pointer = ctx
-        providerNames = names
+        providerNames = specs.map(\.name)
         self.propertyQuery = propertyQuery
-        for name in names {
-            ERR_clear_error()
-            guard let provider = OSSL_PROVIDER_load(ctx, name) else {
-                let stack = OpenSSLErrorStack.drain().map(\.text)
-                throw TLSError(
-                    .configuration,
-                    "could not load the OpenSSL provider '\(name)'. "
-                        + OpenSSLLibraryContext.installHint(for: name)
-                        + " OpenSSL looks for provider modules in OPENSSL_MODULES or its built-in "
-                        + "modules directory.",
-                    backendErrors: stack, feature: "providers")
+        // tpm2-openssl 1.1.1 takes its TCTI only from TPM2OPENSSL_TCTI, read while the
+        // provider starts: set it for exactly that moment (under a lock), then restore it.
+        let environment = specs.compactMap { spec in spec.name == "tpm2" ? spec.parameters["tcti"].map { ("TPM2OPENSSL_TCTI", $0) } : nil }
+        let configured = specs.filter { spec in spec.parameters.keys.contains { !(spec.name == "tpm2" && $0 == "tcti") } }
+        do throws(TLSError) {
+            try ProviderEnvironment.with(environment) { () throws(TLSError) in
+                if !configured.isEmpty {
+                    // Other settings need a configuration section: load them all that way, in order.
+                    try OpenSSLProviderConfig.load(specs, into: ctx)
+                } else {
+                    for spec in specs {
+                        ERR_clear_error()
+                        guard let provider = OSSL_PROVIDER_load(ctx, spec.name) else {
+                            throw Self.providerError(spec.name, OpenSSLErrorStack.drain().map(\.text))
+                        }
+                        providers.append(provider)
+                    }
+                }
             }
-            self.providers.append(provider)
+            for spec in specs where OSSL_PROVIDER_available(ctx, spec.name) != 1 {
+                throw Self.providerError(spec.name, OpenSSLErrorStack.drain().map(\.text))
+            }
+        } catch {
+            // Every stored property is set, so deinit unloads the providers and frees ctx.
+            throw error
         }
+        self.engines = try engines.map { (engine) throws(TLSError) in try OpenSSLEngineHandle(engine) }
     }
 
     deinit {
+        engines.removeAll()
         for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
         OSSL_LIB_CTX_free(pointer)
+    }
+
+    /// The engine that loads keys with this identifier (`pkcs11:` → the pkcs11 engine).
+    func engine(for identifier: String) -> OpenSSLEngineHandle? {
+        engines.first { identifier.hasPrefix($0.id + ":") }
+    }
+
+    /// Whether a provider of this name is loaded and available.
+    func hasProvider(_ name: String) -> Bool { OSSL_PROVIDER_available(pointer, name) == 1 }
+
+    static func providerError(_ name: String, _ stack: [String]) -> TLSError {
+        TLSError(
+            .configuration,
+            "could not load the OpenSSL provider '\(name)'. " + installHint(for: name)
+                + " OpenSSL looks for provider modules in OPENSSL_MODULES or its built-in modules directory.",
+            backendErrors: stack, feature: "providers")
     }
 
     /// URI schemes an OSSL_STORE loader in this library context accepts.
@@ -183,8 +224,13 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
 
     static func installHint(for provider: String) -> String {
         switch provider {
-        case "tpm2": return "Install the tpm2 provider (Debian: apt-get install tpm2-openssl)."
-        case "pkcs11": return "Install the pkcs11 provider (Debian: apt-get install pkcs11-provider)."
+        case "tpm2":
+            return "Install the tpm2 provider (Debian: apt-get install tpm2-openssl) and check that the TPM is "
+                + "reachable: the TCTI (OpenSSLProvider.tpm2(tcti:), or TPM2OPENSSL_TCTI) must name a running TPM, "
+                + "e.g. swtpm:host=127.0.0.1,port=2321 or device:/dev/tpmrm0."
+        case "pkcs11":
+            return "Install the pkcs11 provider (Debian 12: pkcs11-provider from bookworm-backports), or use the "
+                + "ENGINE bridge: OpenSSLBackend(engines: [.pkcs11()]) with libengine-pkcs11-openssl."
         case "legacy", "default", "base", "fips", "null":
             return "It is one of OpenSSL's own providers; check the OpenSSL installation."
         default: return "Check that the provider module is installed."
@@ -200,6 +246,41 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
                     + "\(String(cString: OpenSSL_version(OPENSSL_VERSION))); install libssl3")
         }
     }
+}
+
+/// Sets environment variables around provider start-up, serialised process-wide.
+enum ProviderEnvironment {
+    private static let lock = NSLockLike()
+
+    static func with(_ variables: [(String, String)], _ body: () throws(TLSError) -> Void) throws(TLSError) {
+        guard !variables.isEmpty else { return try body() }
+        lock.lock()
+        defer { lock.unlock() }
+        var saved: [(String, String?)] = []
+        for (name, value) in variables {
+            saved.append((name, getenv(name).map { String(cString: $0) }))
+            setenv(name, value, 1)
+        }
+        defer {
+            for (name, old) in saved {
+                if let old { setenv(name, old, 1) } else { unsetenv(name) }
+            }
+        }
+        try body()
+    }
+}
+
+/// A pthread mutex (the backend does not import Foundation).
+final class NSLockLike: @unchecked Sendable {
+    // @unchecked: the mutex is the synchronisation.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
 }
 
 /// The IANA code ↔ OpenSSL name table, built once from the library itself.

@@ -155,6 +155,16 @@ struct OpenSSLCredentialLoader {
             return try result.get()
         case .file(let path):
             try checkReadable(path, field: field, what: "private key")
+            if let owner = try providerKeyLabel(path, field: field) {
+                // A key that only a provider understands (a TPM blob, a token URI): its
+                // store loader decodes it inside that provider.
+                let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+                let loaded = try loadFromStore(uri: "file:" + absolute, field: field, passphrase: passphrase, expect: .privateKey)
+                guard let key = loaded.key else {
+                    throw TLSError(.configuration, "\(field): the \(owner) provider could not load \(path)", feature: field)
+                }
+                return key
+            }
             guard let bio = BIO_new_file(path, "rb") else {
                 throw TLSError(
                     .configuration, "\(field): cannot open the key file \(path)",
@@ -163,6 +173,9 @@ struct OpenSSLCredentialLoader {
             defer { BIO_free(bio) }
             return try readKey(bio: bio, passphrase: passphrase, origin: "the file \(path)", field: field)
         case .identifier(let uri):
+            if let engine = library.engine(for: uri) {
+                return try loadFromEngine(engine, uri: uri, passphrase: passphrase, field: field)
+            }
             let loaded = try loadFromStore(uri: uri, field: field, passphrase: passphrase, expect: .privateKey)
             guard let key = loaded.key else {
                 throw TLSError(.configuration, "\(field): no private key found at \(redact(uri))", feature: field)
@@ -215,6 +228,86 @@ struct OpenSSLCredentialLoader {
             backendErrors: pemErrors.map(\.text), feature: field)
     }
 
+    /// Provider-owned PEM labels: a TSS2 blob belongs to tpm2, a token URI to pkcs11. Reads
+    /// only the first line of the file (never key material).
+    private func providerKeyLabel(_ path: String, field: String) throws(TLSError) -> String? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var head = [UInt8](repeating: 0, count: 40)
+        let n = fread(&head, 1, head.count, file)
+        let line = String(decoding: head.prefix(n), as: UTF8.self)
+        let owners = [("-----BEGIN TSS2 PRIVATE KEY-----", "tpm2"), ("-----BEGIN PKCS#11 PROVIDER URI-----", "pkcs11")]
+        guard let (_, owner) = owners.first(where: { line.hasPrefix($0.0) }) else { return nil }
+        guard library.hasProvider(owner) else {
+            throw TLSError(
+                .configuration,
+                "\(field): \(path) is a key that only the '\(owner)' provider can use, and it is not loaded; "
+                    + (owner == "tpm2"
+                        ? "use OpenSSLBackend(providers: [.default, .tpm2()], propertyQuery: \"?tpm2.signature\") "
+                            + "(on the command line: --provider default --provider tpm2 --propquery '?tpm2.signature')"
+                        : "load the pkcs11 provider"),
+                feature: field)
+        }
+        return owner
+    }
+
+    private func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Loads a key through an ENGINE (the opt-in PKCS#11 bridge).
+    private func loadFromEngine(_ engine: OpenSSLEngineHandle, uri: String, passphrase: PassphraseBox, field: String)
+        throws(TLSError) -> OpenSSLKeyRef
+    {
+        // libp11 prints the URI it could not load; give it the URI without the PIN and the
+        // PIN through its PIN control, so the PIN never reaches a log.
+        let (uri, pinInURI) = Self.splittingPIN(uri)
+        if let pin = pinInURI ?? passphrase.secret.map({ $0.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }) {
+            _ = CTLSKitOpenSSLShims_ENGINE_ctrl_cmd_string(engine.pointer, "PIN", pin, 0)
+        }
+        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
+            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
+        }
+        defer { UI_destroy_method(ui) }
+        ERR_clear_error()
+        let unmanaged = Unmanaged.passUnretained(passphrase).toOpaque()
+        guard let key = CTLSKitOpenSSLShims_ENGINE_load_private_key(engine.pointer, uri, ui, unmanaged) else {
+            let errors = OpenSSLErrorStack.drain()
+            let text = errors.map(\.text).joined(separator: " ").lowercased()
+            let wrongPIN = text.contains("pin") || text.contains("login")
+            throw TLSError(
+                .configuration,
+                wrongPIN
+                    ? "\(field): the token refused the PIN for \(redact(uri)); check pin-value or the passphrase source"
+                    : "\(field): the \(engine.id) engine found no private key at \(redact(uri)) (check token, object and "
+                        + "type=private, and that the token's module is the engine's MODULE_PATH or known to p11-kit)",
+                backendErrors: errors.map(\.text), feature: field)
+        }
+        ERR_clear_error()
+        return OpenSSLKeyRef(takingOwnership: key)
+    }
+
+    /// Removes `pin-value=…` (path `;` or query `?`/`&` attribute) from a PKCS#11 URI.
+    static func splittingPIN(_ uri: String) -> (uri: String, pin: String?) {
+        var pin: String?
+        func strip(_ part: Substring, separator: Character) -> String {
+            part.split(separator: separator, omittingEmptySubsequences: false).filter { item in
+                if item.hasPrefix("pin-value=") {
+                    pin = String(item.dropFirst("pin-value=".count)).removingPercentEncodingIfPossible
+                    return false
+                }
+                return true
+            }.joined(separator: String(separator))
+        }
+        let halves = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = strip(halves[0], separator: ";")
+        guard halves.count == 2 else { return (path, pin) }
+        let query = strip(halves[1], separator: "&")
+        return (query.isEmpty ? path : path + "?" + query, pin)
+    }
+
     // MARK: Stores (URIs)
 
     enum Expectation { case privateKey, certificate }
@@ -236,9 +329,9 @@ struct OpenSSLCredentialLoader {
                     + "\(redact(uri)) (providers loaded: \(library.providerNames.joined(separator: ", ")); "
                     + "schemes available: \(schemes.joined(separator: ", "))). "
                     + (scheme == "handle"
-                        ? "Load the tpm2 provider: OpenSSLBackend(providers: [\"default\", \"tpm2\"])."
+                        ? "Load the tpm2 provider: OpenSSLBackend(providers: [.default, .tpm2()], propertyQuery: \"?tpm2.signature\") (command line: --provider default --provider tpm2 --propquery '?tpm2.signature')."
                         : scheme == "pkcs11"
-                            ? "Load the pkcs11 provider: OpenSSLBackend(providers: [\"default\", \"pkcs11\"])."
+                            ? "Load a pkcs11 provider, or use the ENGINE bridge: OpenSSLBackend(engines: [.pkcs11()]) (command line: --engine pkcs11)."
                             : "Load the provider that owns it."),
                 feature: field)
         }
@@ -427,5 +520,26 @@ private let passphraseCallback: @convention(c) (UnsafeMutablePointer<CChar>?, In
     return secret.withUnsafeBytes { raw in
         if let base = raw.baseAddress { memcpy(buffer, base, raw.count) }
         return Int32(raw.count)
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes; leaves the text alone if they are malformed.
+    fileprivate var removingPercentEncodingIfPossible: String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let h = iterator.next(), let l = iterator.next(),
+                let value = UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else if byte == UInt8(ascii: "%") {
+                return self
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

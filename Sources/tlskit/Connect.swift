@@ -39,7 +39,7 @@ struct Connect: ParsableCommand {
         let name: TLSServerName
         do {
             (host, port) = try CLI.hostPort(target)
-            backend = try CLI.makeBackend(backendOptions.backend)
+            backend = try backendOptions.makeBackend()
             var config = TLSClientConfiguration(trustStore: ca.map { .file($0) } ?? .system)
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()

@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
     }
 
     private func runDemo() throws {
-        let backend = try CLI.makeBackend(backendOptions.backend)
+        let backend = try backendOptions.makeBackend()
         printFlushed("TLSKit demo — backend \(backend.name), \(backend.libraryVersion)")
         printFlushed("")
 

@@ -31,7 +31,7 @@ struct Serve: ParsableCommand {
         let listener: TLSListener
         do {
             let (host, port) = try CLI.hostPort(listen)
-            let backend = try CLI.makeBackend(backendOptions.backend)
+            let backend = try backendOptions.makeBackend()
             var config = TLSServerConfiguration(certificateChain: TLSSigningChain(
                 certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
             config.applicationProtocols = try CLI.alpn(alpn)

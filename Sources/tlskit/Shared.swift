@@ -12,6 +12,42 @@ import TLSKitGnuTLS
 struct BackendOptions: ParsableArguments {
     @Option(help: "TLS backend: openssl, or gnutls when built with --traits GnuTLS.")
     var backend: String = "openssl"
+    @Option(name: .customLong("provider"), help: "OpenSSL provider to load, in order; repeat it (default: default). For TPM keys: --provider default --provider tpm2.")
+    var providers: [String] = []
+    @Option(help: "OpenSSL property query for fetches and key loading, e.g. '?tpm2.signature'.")
+    var propquery: String?
+    @Option(help: "TPM TCTI for the tpm2 provider, e.g. swtpm:host=127.0.0.1,port=2321 (default: TPM2OPENSSL_TCTI).")
+    var tcti: String?
+    @Option(help: "OpenSSL ENGINE for pkcs11: keys (opt-in bridge): pkcs11.")
+    var engine: String?
+    @Option(name: .customLong("pkcs11-module"), help: "PKCS#11 module for --engine pkcs11 (default: p11-kit-proxy).")
+    var pkcs11Module: String?
+
+    func makeBackend() throws -> any TLSBackend {
+        let name = backend.lowercased()
+        let openSSLOnly = !providers.isEmpty || propquery != nil || tcti != nil || engine != nil || pkcs11Module != nil
+        if name == "openssl" && openSSLOnly {
+            var specs = (providers.isEmpty ? ["default"] : providers).map { OpenSSLProvider($0) }
+            if let tcti {
+                guard let i = specs.firstIndex(where: { $0.name == "tpm2" }) else {
+                    throw CLIError.usage("--tcti is a setting of the tpm2 provider; add --provider default --provider tpm2")
+                }
+                specs[i] = .tpm2(tcti: tcti)
+            }
+            var engines: [OpenSSLEngine] = []
+            if let engine {
+                guard engine == "pkcs11" else { throw CLIError.usage("--engine supports pkcs11 only") }
+                engines.append(.pkcs11(modulePath: pkcs11Module))
+            } else if pkcs11Module != nil {
+                throw CLIError.usage("--pkcs11-module goes with --engine pkcs11")
+            }
+            return try OpenSSLBackend(providers: specs, propertyQuery: propquery, engines: engines)
+        }
+        if openSSLOnly {
+            throw CLIError.usage("--provider, --propquery, --tcti, --engine and --pkcs11-module are OpenSSL settings; the \(name) backend does not use them")
+        }
+        return try CLI.makeBackend(name)
+    }
 }
 
 struct VersionOptions: ParsableArguments {

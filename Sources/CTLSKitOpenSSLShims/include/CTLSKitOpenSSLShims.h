@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <openssl/bio.h>
 #include <openssl/x509.h>
+#include <openssl/ui.h>
 
 #if OPENSSL_VERSION_MAJOR < 3
 #error "TLSKitOpenSSL requires OpenSSL 3.0 or newer headers (found an older OpenSSL)."
@@ -45,6 +46,18 @@ long CTLSKitOpenSSLShims_BIO_set_mem_eof_return(BIO *bio, long value);
 // MARK: - Typed stacks
 int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack);
 X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index);
+
+// MARK: - ENGINE (deprecated in 3.0; the opt-in PKCS#11 bridge through libp11). engine.c
+ENGINE *CTLSKitOpenSSLShims_ENGINE_by_id(const char *id);
+int CTLSKitOpenSSLShims_ENGINE_ctrl_cmd_string(ENGINE *e, const char *cmd, const char *arg, int optional);
+int CTLSKitOpenSSLShims_ENGINE_init(ENGINE *e);
+int CTLSKitOpenSSLShims_ENGINE_finish(ENGINE *e);
+int CTLSKitOpenSSLShims_ENGINE_free(ENGINE *e);
+EVP_PKEY *CTLSKitOpenSSLShims_ENGINE_load_private_key(ENGINE *e, const char *key_id, UI_METHOD *ui_method, void *callback_data);
+
+// MARK: - libc calls Swift's Glibc module does not export
+/// memfd_create(2): an anonymous in-memory file (for provider configuration, never on disk).
+int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags);
 
 // MARK: - Memory
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer);
