@@ -43,18 +43,32 @@ func pump(_ from: any TLSConnection, _ to: any TLSConnection) {
     }
 }
 
+/// The server's backend: as the client's, plus providers/engines for a key held elsewhere
+/// (`--server-key handle:0x81000001 --providers default,tpm2 --propquery ?tpm2.signature`).
+func serverBackend() throws -> any TLSBackend {
+    if backendName == "gnutls" { return try GnuTLSBackend() }
+    let providers = option("providers", "default").split(separator: ",").map { name -> OpenSSLProvider in
+        name == "tpm2" && arguments.contains("--tcti") ? .tpm2(tcti: option("tcti", "")) : OpenSSLProvider(String(name))
+    }
+    let engines: [OpenSSLEngine] = option("engine", "") == "pkcs11" ? [.pkcs11(modulePath: option("pkcs11-module", "") .isEmpty ? nil : option("pkcs11-module", ""))] : []
+    let query = option("propquery", "")
+    return try OpenSSLBackend(providers: providers, propertyQuery: query.isEmpty ? nil : query, engines: engines)
+}
+
 func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
     do {
         let backend: any TLSBackend = backendName == "gnutls" ? try GnuTLSBackend() : try OpenSSLBackend()
-        var client = TLSClientConfiguration(trustStore: .file("\(certdir)/\(cert)-ca.pem"))
+        var client = TLSClientConfiguration(trustStore: .file(option("ca", "\(certdir)/\(cert)-ca.pem")))
         client.minimumVersion = .tls1_3
         client.cipherSuites = [.tlsAES128GCMSHA256]
         client.serverName = try TLSServerName("localhost")
+        let keySpec = option("server-key", "\(certdir)/\(cert)-leaf.key")
+        let key: TLSPrivateKey = keySpec.contains(":") && !keySpec.hasPrefix("/") ? .identifier(keySpec) : .file(keySpec)
         var server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file("\(certdir)/\(cert)-leaf.pem"), privateKey: .file("\(certdir)/\(cert)-leaf.key")))
+            certificate: .file(option("server-cert", "\(certdir)/\(cert)-leaf.pem")), privateKey: key))
         server.minimumVersion = .tls1_3
         server.cipherSuites = [.tlsAES128GCMSHA256]
-        return (try backend.makeClientContext(client), try backend.makeServerContext(server))
+        return (try backend.makeClientContext(client), try serverBackend().makeServerContext(server))
     } catch {
         die("contexts: \(error)")
     }
