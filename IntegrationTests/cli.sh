@@ -355,6 +355,23 @@ if "$(dirname "$0")/../scripts/hwkeys" start "$WORK/hw" "$WORK/ecdsa-ca.pem" "$W
     if [ $status -eq 0 ] && grep -q "CN=localhost" "$WORK/out"; then ok "[openssl] client key on a token via the ENGINE (mutual TLS) -> s_server"
     else fail "[openssl] client key on a token via the ENGINE (mutual TLS) -> s_server" "exit $status: $(cat "$WORK/err")"; fi
     stop_s_server
+    # tlskit keys list: what a store offers, with the URIs to use.
+    if echo " $BACKENDS " | grep -q " gnutls "; then
+        TOKEN_PIN=1234 timeout 15 "$TLSKIT" keys list --backend gnutls 'pkcs11:token=tlskit-test' --pin-env TOKEN_PIN > "$WORK/out" 2> "$WORK/err"
+        if grep -q "^privateKey.*object=tls-ec;type=private" "$WORK/out" && grep -q "^certificate.*type=cert" "$WORK/out" && ! grep -q "1234" "$WORK/out"; then
+            ok "[gnutls] keys list shows the token's key and certificate URIs (with the PIN, never printing it)"
+        else
+            fail "[gnutls] keys list shows the token's key and certificate URIs" "$(cat "$WORK/out" "$WORK/err")"
+        fi
+    fi
+    timeout 15 "$TLSKIT" keys list "${TPM[@]}" handle:0x81000001 > "$WORK/out" 2> "$WORK/err"
+    if grep -q "^privateKey.handle:0x81000001" "$WORK/out"; then ok "[openssl] keys list through the tpm2 provider's store"
+    else fail "[openssl] keys list through the tpm2 provider's store" "$(cat "$WORK/out") $(grep -v tcti "$WORK/err")"; fi
+    timeout 15 "$TLSKIT" keys list 'pkcs11:token=tlskit-test' > /dev/null 2> "$WORK/err"
+    status=$?
+    if [ $status -eq 1 ] && grep -q "backend gnutls" "$WORK/err"; then ok "[openssl] keys list of a token without a pkcs11 provider: exit 1, names the way"
+    else fail "[openssl] keys list of a token without a pkcs11 provider: exit 1, names the way" "exit $status: $(cat "$WORK/err")"; fi
+
     timeout 15 "$TLSKIT" serve "${E[@]}" --listen 127.0.0.1:0 --cert "$TOKEN_CERT" --key "$TOKEN_KEY?pin-value=9999" > /dev/null 2> "$WORK/err"
     status=$?
     if [ $status -eq 1 ] && grep -q "PIN" "$WORK/err" && ! grep -q "9999" "$WORK/err"; then ok "[openssl] wrong PIN via the ENGINE: exit 1, says so, never prints the PIN"

@@ -7,7 +7,7 @@ import Darwin
 #endif
 internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
-import TLSKit
+public import TLSKit
 
 /// Owns one `gnutls_certificate_credentials_t` (trust store and own chains).
 final class GnuTLSCredentials: @unchecked Sendable {
@@ -463,5 +463,73 @@ extension String {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension GnuTLSBackend: TLSKeyStoreBrowsing {
+    /// Lists a PKCS#11 token (or a part of it) through p11-kit, with each object's URI.
+    /// With a PIN, private objects are listed too.
+    public func listObjects(in identifier: String, passphrase: TLSPassphrase?) throws(TLSError) -> [TLSStoreObject] {
+        guard identifier.hasPrefix("pkcs11:") else {
+            throw TLSError.configuration(field: "store", "GnuTLS lists pkcs11: stores only, not \(identifier)")
+        }
+        var url = identifier
+        if let passphrase, case .bytes(let pin) = passphrase, !identifier.contains("pin-value=") {
+            let text = pin.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            url += (identifier.contains("?") ? "&" : "?") + "pin-value=" + text
+        }
+        var list: UnsafeMutablePointer<gnutls_pkcs11_obj_t?>?
+        var count: UInt32 = 0
+        let flags = passphrase != nil || identifier.contains("pin-value=") ? GNUTLS_PKCS11_OBJ_FLAG_LOGIN.rawValue : 0
+        let status = gnutls_pkcs11_obj_list_import_url4(&list, &count, url, flags)
+        guard status == GNUTLS_E_SUCCESS else {
+            throw TLSError(
+                .configuration,
+                status == GNUTLS_E_PKCS11_PIN_ERROR
+                    ? "the token refused the PIN"
+                    : "cannot list \(TLSPrivateKey.identifier(identifier).description): \(String(cString: gnutls_strerror(status)))",
+                feature: "store")
+        }
+        guard let list else { return [] }
+        defer {
+            for i in 0..<Int(count) { if let obj = list[i] { gnutls_pkcs11_obj_deinit(obj) } }
+            CTLSKitGnuTLSShims_gnutls_free(list)
+        }
+        var objects: [TLSStoreObject] = []
+        for i in 0..<Int(count) {
+            guard let obj = list[i] else { continue }
+            var uri: UnsafeMutablePointer<CChar>?
+            _ = gnutls_pkcs11_obj_export_url(obj, GNUTLS_PKCS11_URL_GENERIC, &uri)
+            let identifierText = uri.map { String(cString: $0) }
+            if let uri { CTLSKitGnuTLSShims_gnutls_free(uri) }
+            var buffer = [CChar](repeating: 0, count: 256)
+            var size = buffer.count
+            _ = gnutls_pkcs11_obj_get_info(obj, GNUTLS_PKCS11_OBJ_LABEL, &buffer, &size)
+            let label = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let kind: TLSStoreObject.Kind
+            switch gnutls_pkcs11_obj_get_type(obj) {
+            case GNUTLS_PKCS11_OBJ_PRIVKEY: kind = .privateKey
+            case GNUTLS_PKCS11_OBJ_X509_CRT: kind = .certificate
+            case GNUTLS_PKCS11_OBJ_PUBKEY: kind = .publicKey
+            default: kind = .other
+            }
+            objects.append(TLSStoreObject(kind: kind, identifier: identifierText.map(Self.redactedPIN), label: label.isEmpty ? nil : label))
+        }
+        return objects
+    }
+
+    private static func redactedPIN(_ uri: String) -> String {
+        OpenPIN.strip(uri)
+    }
+}
+
+/// Removes any pin-value attribute from a URI that is shown to people.
+enum OpenPIN {
+    static func strip(_ uri: String) -> String {
+        let halves = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = halves[0].split(separator: ";", omittingEmptySubsequences: false).filter { !$0.hasPrefix("pin-value=") }.joined(separator: ";")
+        guard halves.count == 2 else { return path }
+        let query = halves[1].split(separator: "&").filter { !$0.hasPrefix("pin-value=") }.joined(separator: "&")
+        return query.isEmpty ? path : path + "?" + query
     }
 }

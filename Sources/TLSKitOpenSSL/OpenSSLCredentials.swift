@@ -7,7 +7,7 @@ import Darwin
 #endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
-import TLSKit
+public import TLSKit
 
 // MARK: - Owners of OpenSSL objects
 
@@ -562,5 +562,71 @@ extension OpenSSLBackend {
             return i2d_PrivateKey(loaded.pointer, &cursor)
         }
         return written > 0 ? out : nil
+    }
+}
+
+extension OpenSSLBackend: TLSKeyStoreBrowsing {
+    /// Lists a store through OSSL_STORE (names, keys and certificates it yields). Stores
+    /// reached only through an ENGINE cannot be listed.
+    public func listObjects(in identifier: String, passphrase: TLSPassphrase?) throws(TLSError) -> [TLSStoreObject] {
+        let loader = OpenSSLCredentialLoader(library: library)
+        let box = try PassphraseBox(passphrase, field: "store")
+        return try loader.list(uri: identifier, passphrase: box)
+    }
+}
+
+extension OpenSSLCredentialLoader {
+    func list(uri: String, passphrase: PassphraseBox) throws(TLSError) -> [TLSStoreObject] {
+        let scheme = uri.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        guard library.identifierSchemes.contains(scheme) else {
+            throw TLSError(
+                .configuration,
+                "no loaded OpenSSL provider can list '\(scheme):' stores (schemes available: "
+                    + "\(library.identifierSchemes.joined(separator: ", "))); "
+                    + (scheme == "pkcs11" ? "use the GnuTLS backend (--backend gnutls), which lists tokens natively" : "load the provider that owns it"),
+                feature: "store")
+        }
+        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
+            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
+        }
+        defer { UI_destroy_method(ui) }
+        ERR_clear_error()
+        guard let store = OSSL_STORE_open_ex(uri, library.pointer, library.propertyQuery, ui,
+                                             Unmanaged.passUnretained(passphrase).toOpaque(), nil, nil, nil)
+        else {
+            throw TLSError(.configuration, "cannot open the store \(uri)", backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "store")
+        }
+        defer { OSSL_STORE_close(store) }
+        var objects: [TLSStoreObject] = []
+        while OSSL_STORE_eof(store) == 0 {
+            guard let info = OSSL_STORE_load(store) else {
+                if OSSL_STORE_error(store) != 0 { break }
+                continue
+            }
+            defer { OSSL_STORE_INFO_free(info) }
+            switch OSSL_STORE_INFO_get_type(info) {
+            case OSSL_STORE_INFO_NAME:
+                let name = OSSL_STORE_INFO_get0_NAME(info).map { String(cString: $0) }
+                let label = OSSL_STORE_INFO_get0_NAME_description(info).map { String(cString: $0) }
+                objects.append(TLSStoreObject(kind: .other, identifier: name, label: label))
+            case OSSL_STORE_INFO_PKEY:
+                objects.append(TLSStoreObject(kind: .privateKey, identifier: uri, label: nil))
+            case OSSL_STORE_INFO_PUBKEY:
+                objects.append(TLSStoreObject(kind: .publicKey, identifier: uri, label: nil))
+            case OSSL_STORE_INFO_CERT:
+                var label: String?
+                if let cert = OSSL_STORE_INFO_get0_CERT(info), let name = X509_get_subject_name(cert),
+                    let text = X509_NAME_oneline(name, nil, 0)
+                {
+                    label = String(cString: text)
+                    CTLSKitOpenSSLShims_OPENSSL_free(text)
+                }
+                objects.append(TLSStoreObject(kind: .certificate, identifier: uri, label: label))
+            default:
+                break
+            }
+        }
+        ERR_clear_error()
+        return objects
     }
 }

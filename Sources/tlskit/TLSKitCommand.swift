@@ -9,6 +9,6 @@ struct TLSKitCommand: ParsableCommand {
             Exit codes: 0 success; 1 usage or configuration error; 2 TLS handshake, \
             verification or connection failure. Errors are one line on stderr naming the cause.
             """,
-        subcommands: [Demo.self, Serve.self, Connect.self, Backends.self]
+        subcommands: [Demo.self, Serve.self, Connect.self, Backends.self, Keys.self]
     )
 }
