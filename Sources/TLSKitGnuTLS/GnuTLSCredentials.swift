@@ -445,26 +445,6 @@ enum GnuTLSFiles {
     }
 }
 
-extension String {
-    /// Decodes `%XX` escapes; leaves the text alone if they are malformed.
-    fileprivate var removingPercentEncodingIfPossible: String {
-        guard contains("%") else { return self }
-        var bytes: [UInt8] = []
-        var iterator = utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let h = iterator.next(), let l = iterator.next(),
-                let value = UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-            } else if byte == UInt8(ascii: "%") {
-                return self
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
 
 extension GnuTLSBackend: TLSKeyStoreBrowsing {
     /// Lists a PKCS#11 token (or a part of it) through p11-kit, with each object's URI.

@@ -20,39 +20,29 @@ enum GnuTLSFailure {
 
         if let verification {
             if verification.reason == .noCertificate {
-                return TLSError(
-                    .certificateVerification,
-                    "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
-                    backendErrors: stack, verificationFailure: verification)
+                return .clientCertificateMissing(backendText: verification.backendText, backendErrors: stack)
             }
             return TLSError(
                 .certificateVerification,
                 "the \(peer)'s certificate was rejected: \(verification.backendText)"
-                    + hint(verification.reason, peer: peer, expectedName: verification.expectedName),
+                    + verification.reason.hint(peer: peer, expectedName: verification.expectedName),
                 backendErrors: stack, verificationFailure: verification)
         }
         let start = String(decoding: firstBytes, as: UTF8.self)
         if ["GET ", "POST", "HEAD", "PUT ", "OPTI", "CONN", "DELE", "PATC"].contains(where: start.hasPrefix) {
-            return TLSError(
-                .protocolViolation,
-                "the \(peer) sent a plain-text HTTP request, not TLS; it must connect with https://",
-                backendErrors: stack)
+            return .plainHTTP(peer: peer, backendErrors: stack)
         }
         switch status {
         case GNUTLS_E_NO_CERTIFICATE_FOUND where side == .server, GNUTLS_E_CERTIFICATE_REQUIRED where side == .server:
-            return TLSError(
-                .certificateVerification,
-                "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
-                backendErrors: stack,
-                verificationFailure: TLSVerificationFailure(reason: .noCertificate, backendText: text))
+            return .clientCertificateMissing(backendText: text, backendErrors: stack)
         case GNUTLS_E_PREMATURE_TERMINATION:
-            return ragged(phase, peer: peer, stack: stack)
+            return .raggedEOF(peer: peer, duringHandshake: phase == .handshake, backendErrors: stack)
         case GNUTLS_E_UNEXPECTED_PACKET_LENGTH where inputEnded:
-            return ragged(phase, peer: peer, stack: stack)
+            return .raggedEOF(peer: peer, duringHandshake: phase == .handshake, backendErrors: stack)
         case GNUTLS_E_FATAL_ALERT_RECEIVED, GNUTLS_E_WARNING_ALERT_RECEIVED:
             let alert = receivedAlert ?? TLSAlert(rawValue: 255)
             return TLSError(
-                .alertReceived, "the \(peer) aborted the connection with alert '\(alert)'" + alertHint(alert, side: side),
+                .alertReceived, "the \(peer) aborted the connection with alert '\(alert)'" + alert.hint(receivedBy: side),
                 backendErrors: stack, alert: alert)
         case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
             return TLSError(
@@ -88,18 +78,6 @@ enum GnuTLSFailure {
         }
     }
 
-    private static func ragged(_ phase: Phase, peer: String, stack: [String]) -> TLSError {
-        if phase == .handshake {
-            return TLSError(
-                .raggedEOF,
-                "the \(peer) closed the connection during the handshake without sending an alert "
-                    + "(is it speaking TLS on this port? did it refuse our parameters silently?)",
-                backendErrors: stack)
-        }
-        return TLSError(
-            .raggedEOF, "the \(peer) closed the connection without close_notify; the data received may be truncated",
-            backendErrors: stack)
-    }
 
     static func verificationFailure(
         status: UInt32, expectedName: String?, peers: UnsafePointer<gnutls_datum_t>?, count: UInt32
@@ -150,36 +128,5 @@ enum GnuTLSFailure {
         return gnutls_x509_crt_check_issuer(cert, cert) != 0
     }
 
-    static func hint(_ reason: TLSVerificationFailure.Reason, peer: String, expectedName: String?) -> String {
-        switch reason {
-        case .hostnameMismatch:
-            return " — the certificate is not valid for '\(expectedName ?? "?")'; connect with the name the "
-                + "certificate was issued for (serverName) or fix its subjectAltName"
-        case .unknownIssuer, .selfSigned:
-            return " — its chain does not lead to a root in the trust store; trust the \(peer)'s CA "
-                + "(trustStore) or have the \(peer) send its intermediates"
-        case .expired: return " — the certificate has expired; renew it or check the clock"
-        case .notYetValid: return " — the certificate is not valid yet; check the clock"
-        case .unsuitableUsage:
-            return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
-        default: return ""
-        }
-    }
 
-    static func alertHint(_ alert: TLSAlert, side: TLSSide) -> String {
-        switch alert {
-        case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
-            return " — it does not accept our certificate (signed by a CA it does not trust, expired, or not valid for the name it expected)"
-        case .certificateExpired: return " — it says our certificate has expired"
-        case .certificateRequired: return " — it requires a client certificate; set certificateChain"
-        case .protocolVersion: return " — no TLS version in common"
-        case .handshakeFailure:
-            return " — no cipher suite, group or signature algorithm in common"
-                + (side == .server ? "" : ", or it requires a client certificate")
-        case .noApplicationProtocol: return " — no ALPN protocol in common"
-        case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
-        case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
-        default: return ""
-        }
-    }
 }

@@ -56,39 +56,24 @@ struct OpenSSLFailure {
             return TLSError(
                 .certificateVerification,
                 "the \(peer)'s certificate was rejected: \(failure.backendText)"
-                    + verificationHint(failure.reason, peer: peer, expectedName: expectedName),
+                    + failure.reason.hint(peer: peer, expectedName: expectedName),
                 backendErrors: stack, verificationFailure: failure)
         }
         if sslReasons.contains(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-            return TLSError(
-                .certificateVerification,
-                "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
-                backendErrors: stack,
-                verificationFailure: TLSVerificationFailure(
-                    reason: .noCertificate, backendText: "peer did not return a certificate"))
+            return .clientCertificateMissing(backendText: "peer did not return a certificate", backendErrors: stack)
         }
         // 2. The peer ended the connection without close_notify.
         if sslReasons.contains(SSL_R_UNEXPECTED_EOF_WHILE_READING)
             || (sslError == SSL_ERROR_SYSCALL && entries.isEmpty)
         {
-            if phase == .handshake {
-                return TLSError(
-                    .raggedEOF,
-                    "the \(peer) closed the connection during the handshake without sending an alert "
-                        + "(is it speaking TLS on this port? did it refuse our parameters silently?)",
-                    backendErrors: stack)
-            }
-            return TLSError(
-                .raggedEOF,
-                "the \(peer) closed the connection without close_notify; the data received may be truncated",
-                backendErrors: stack)
+            return .raggedEOF(peer: peer, duringHandshake: phase == .handshake, backendErrors: stack)
         }
         // 3. The peer sent an alert.
         if let alertReason = sslReasons.first(where: { $0 >= SSL_AD_REASON_OFFSET }) {
             let alert = TLSAlert(rawValue: UInt8(truncatingIfNeeded: alertReason - SSL_AD_REASON_OFFSET))
             return TLSError(
                 .alertReceived,
-                "the \(peer) aborted the connection with alert '\(alert)'" + alertHint(alert, side: side),
+                "the \(peer) aborted the connection with alert '\(alert)'" + alert.hint(receivedBy: side),
                 backendErrors: stack, alert: alert)
         }
         // 4. Negotiation failures.
@@ -121,10 +106,7 @@ struct OpenSSLFailure {
                     "no signature algorithm in common with the \(peer) for this certificate's key",
                     backendErrors: stack, alert: .handshakeFailure)
             case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST:
-                return TLSError(
-                    .protocolViolation,
-                    "the \(peer) sent a plain-text HTTP request, not TLS; it must connect with https://",
-                    backendErrors: stack)
+                return .plainHTTP(peer: peer, backendErrors: stack)
             case SSL_R_WRONG_VERSION_NUMBER, SSL_R_PACKET_LENGTH_TOO_LONG, SSL_R_RECORD_LENGTH_MISMATCH,
                 SSL_R_UNEXPECTED_MESSAGE, SSL_R_UNEXPECTED_RECORD, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC,
                 SSL_R_LENGTH_MISMATCH, SSL_R_BAD_PACKET_LENGTH, SSL_R_ENCRYPTED_LENGTH_TOO_LONG,
@@ -175,37 +157,5 @@ struct OpenSSLFailure {
             expectedName: reason == .hostnameMismatch ? expectedName : nil)
     }
 
-    static func verificationHint(_ reason: TLSVerificationFailure.Reason, peer: String, expectedName: String?) -> String
-    {
-        switch reason {
-        case .hostnameMismatch:
-            return " — the certificate is not valid for '\(expectedName ?? "?")'; connect with the name the "
-                + "certificate was issued for (serverName) or fix its subjectAltName"
-        case .unknownIssuer, .selfSigned:
-            return " — its chain does not lead to a root in the trust store; trust the \(peer)'s CA "
-                + "(trustStore) or have the \(peer) send its intermediates"
-        case .expired: return " — the certificate has expired; renew it or check the clock"
-        case .notYetValid: return " — the certificate is not valid yet; check the clock"
-        case .unsuitableUsage:
-            return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
-        default: return ""
-        }
-    }
 
-    static func alertHint(_ alert: TLSAlert, side: TLSSide) -> String {
-        switch alert {
-        case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
-            return " — it does not accept our certificate (signed by a CA it does not trust, expired, or not valid for the name it expected)"
-        case .certificateExpired: return " — it says our certificate has expired"
-        case .certificateRequired: return " — it requires a client certificate; set certificateChain"
-        case .protocolVersion: return " — no TLS version in common"
-        case .handshakeFailure:
-            return " — no cipher suite, group or signature algorithm in common"
-                + (side == .server ? "" : ", or it requires a client certificate")
-        case .noApplicationProtocol: return " — no ALPN protocol in common"
-        case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
-        case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
-        default: return ""
-        }
-    }
 }

@@ -90,8 +90,7 @@ struct CurlAndPythonInteropTests {
     func clientAgainstPythonServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         let python = try PeerProcess("python3", ["-c", Self.pythonServer, pki.ecdsa.cert, pki.ecdsa.key])
-        try #require(python.waitForOutput("PORT"), "\(python.standardError)")
-        let port = try #require(python.printedPort())
+        let port = try #require(python.waitFor { python.printedPort() }, "\(python.standardError)")
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
         try socket.send("ping")
@@ -113,8 +112,7 @@ struct CurlAndPythonInteropTests {
                 raw.close()
             """
         let python = try PeerProcess("python3", ["-c", script])
-        try #require(python.waitForOutput("PORT"))
-        let port = try #require(python.printedPort())
+        let port = try #require(python.waitFor { python.printedPort() })
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
@@ -132,8 +130,7 @@ struct CurlAndPythonInteropTests {
                 time.sleep(5)
             """
         let python = try PeerProcess("python3", ["-c", script])
-        try #require(python.waitForOutput("PORT"))
-        let port = try #require(python.printedPort())
+        let port = try #require(python.waitFor { python.printedPort() })
         let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(300))

@@ -21,8 +21,7 @@ struct OpenSSLToolInteropTests {
         let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
         let peer = try PeerProcess(
             "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key, flag, "-www", "-naccept", "1"])
-        try #require(peer.waitForOutput("ACCEPT"), "s_server did not start: \(peer.standardError)")
-        let port = try #require(peer.acceptedPort())
+        let port = try #require(peer.waitFor { peer.acceptedPort() }, "s_server did not start: \(peer.standardError)")
 
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(server.caFile)))
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
@@ -44,8 +43,7 @@ struct OpenSSLToolInteropTests {
         let pki = InteropPKI.shared
         let peer = try PeerProcess(
             "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.selfSigned.cert, "-key", pki.selfSigned.key, "-naccept", "1"])
-        try #require(peer.waitForOutput("ACCEPT"))
-        let port = try #require(peer.acceptedPort())
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"))
@@ -61,8 +59,7 @@ struct OpenSSLToolInteropTests {
         let peer = try PeerProcess(
             "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key,
                         "-Verify", "1", "-CAfile", pki.caFile, "-verify_return_error", "-www", "-naccept", "1"])
-        try #require(peer.waitForOutput("ACCEPT"))
-        let port = try #require(peer.acceptedPort())
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
         var config = TLSClientConfiguration(trustStore: .file(pki.caFile))
         config.certificateChain = TLSSigningChain(certificate: .file(pki.client.cert), privateKey: .file(pki.client.key))
         let socket = try TLSSocket.connect(

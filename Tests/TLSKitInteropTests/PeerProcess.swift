@@ -79,9 +79,28 @@ final class PeerProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Complete lines of stdout so far (a line still being written is left out).
+    private var completeLines: [Substring] {
+        let text = standardOutput
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lines.removeLast()  // after the last newline: empty, or a partial line
+        return lines
+    }
+
+    /// Waits until `parse` finds something in the output (bounded).
+    func waitFor<T>(seconds: Double = 10, _ parse: () -> T?) -> T? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let value = parse() { return value }
+            if !process.isRunning { return parse() }
+            usleep(5_000)
+        }
+        return nil
+    }
+
     /// The port from an `openssl s_server` "ACCEPT host:port" line.
     func acceptedPort() -> UInt16? {
-        guard let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }),
+        guard let line = completeLines.first(where: { $0.hasPrefix("ACCEPT") }),
             let colon = line.lastIndex(of: ":")
         else { return nil }
         return UInt16(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
@@ -89,7 +108,7 @@ final class PeerProcess: @unchecked Sendable {
 
     /// The port from a "PORT n" line (the Python helpers print one when listening).
     func printedPort() -> UInt16? {
-        guard let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }) else { return nil }
+        guard let line = completeLines.first(where: { $0.hasPrefix("PORT ") }) else { return nil }
         return UInt16(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
     }
 

@@ -1,0 +1,95 @@
+// The sentences every backend uses for the same failure, so that an application sees the
+// same cause and fix whichever backend is underneath. `package`: for backends in this
+// package, not public API.
+
+extension TLSVerificationFailure.Reason {
+    /// What to do about a rejected certificate, as a clause starting with " — ".
+    package func hint(peer: String, expectedName: String?) -> String {
+        switch self {
+        case .hostnameMismatch:
+            return " — the certificate is not valid for '\(expectedName ?? "?")'; connect with the name the "
+                + "certificate was issued for (serverName) or fix its subjectAltName"
+        case .unknownIssuer, .selfSigned:
+            return " — its chain does not lead to a root in the trust store; trust the \(peer)'s CA "
+                + "(trustStore) or have the \(peer) send its intermediates"
+        case .expired: return " — the certificate has expired; renew it or check the clock"
+        case .notYetValid: return " — the certificate is not valid yet; check the clock"
+        case .unsuitableUsage:
+            return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
+        default: return ""
+        }
+    }
+}
+
+extension TLSAlert {
+    /// What a received alert most likely means, as a clause starting with " — ".
+    package func hint(receivedBy side: TLSSide) -> String {
+        switch self {
+        case .unknownCA, .badCertificate, .certificateUnknown, .unsupportedCertificate:
+            return " — it does not accept our certificate (signed by a CA it does not trust, expired, or not valid for the name it expected)"
+        case .certificateExpired: return " — it says our certificate has expired"
+        case .certificateRequired: return " — it requires a client certificate; set certificateChain"
+        case .protocolVersion: return " — no TLS version in common"
+        case .handshakeFailure:
+            return " — no cipher suite, group or signature algorithm in common"
+                + (side == .server ? "" : ", or it requires a client certificate")
+        case .noApplicationProtocol: return " — no ALPN protocol in common"
+        case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
+        case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
+        default: return ""
+        }
+    }
+}
+
+extension TLSError {
+    /// The peer closed the transport without close_notify.
+    package static func raggedEOF(peer: String, duringHandshake: Bool, backendErrors: [String]) -> TLSError {
+        if duringHandshake {
+            return TLSError(
+                .raggedEOF,
+                "the \(peer) closed the connection during the handshake without sending an alert "
+                    + "(is it speaking TLS on this port? did it refuse our parameters silently?)",
+                backendErrors: backendErrors)
+        }
+        return TLSError(
+            .raggedEOF, "the \(peer) closed the connection without close_notify; the data received may be truncated",
+            backendErrors: backendErrors)
+    }
+
+    /// A server that requires client certificates got none.
+    package static func clientCertificateMissing(backendText: String, backendErrors: [String]) -> TLSError {
+        TLSError(
+            .certificateVerification,
+            "the client sent no certificate, but this server requires one (clientAuthentication is .required)",
+            backendErrors: backendErrors,
+            verificationFailure: TLSVerificationFailure(reason: .noCertificate, backendText: backendText))
+    }
+
+    /// The peer spoke plain-text HTTP to a TLS port.
+    package static func plainHTTP(peer: String, backendErrors: [String]) -> TLSError {
+        TLSError(
+            .protocolViolation, "the \(peer) sent a plain-text HTTP request, not TLS; it must connect with https://",
+            backendErrors: backendErrors)
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes (RFC 3986); returns the text unchanged if an escape is malformed.
+    package var removingPercentEncodingIfPossible: String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let h = iterator.next(), let l = iterator.next(),
+                let value = UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else if byte == UInt8(ascii: "%") {
+                return self
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
