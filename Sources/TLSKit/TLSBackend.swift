@@ -54,11 +54,56 @@ public struct TLSContextHooks: Sendable {
     /// Where the backend reports warnings (a weak security policy, a deprecated setting).
     /// Default: a logger labelled `tlskit`.
     public var logger: Logger
+    /// Called during the handshake, *after* the backend's own verification of the peer's
+    /// chain (and, on a client, of the server's name) has succeeded, with the peer's chain;
+    /// it can only add checks, never waive one. Returning ``TLSPeerVerificationDecision/reject(_:)``
+    /// aborts the handshake with an alert, and the error is a
+    /// ``TLSError/Code/certificateVerification`` with reason
+    /// ``TLSVerificationFailure/Reason/rejectedByHook`` and your text. On a server it runs
+    /// only when the client sent a certificate. Default `nil`: no extra check.
+    ///
+    /// The hook runs synchronously on the thread driving the connection; keep it fast and
+    /// do not block (the OpenSSL and GnuTLS backends cannot suspend a handshake for it).
+    public var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
 
-    /// No hooks; warnings go to the `tlskit` logger.
-    public init(logger: Logger = Logger(label: "tlskit")) {
+    /// Hooks; by default warnings go to the `tlskit` logger and nothing else is attached.
+    public init(
+        logger: Logger = Logger(label: "tlskit"),
+        verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)? = nil
+    ) {
         self.logger = logger
+        self.verifyPeer = verifyPeer
     }
+}
+
+/// What a peer-verification hook is told.
+public struct TLSPeerVerificationRequest: Sendable {
+    /// Our side of the connection (`.server`: we are checking a client's certificate).
+    public let side: TLSSide
+    /// The peer's certificates as presented, leaf first, DER. Never empty.
+    public let peerCertificates: [[UInt8]]
+    /// Client: the name the certificate was verified against. Server: the SNI received.
+    public let serverName: String?
+    /// The ALPN protocol negotiated so far, if any.
+    public let applicationProtocol: TLSApplicationProtocol?
+
+    /// Creates a request (for backends).
+    public init(
+        side: TLSSide, peerCertificates: [[UInt8]], serverName: String?, applicationProtocol: TLSApplicationProtocol?
+    ) {
+        self.side = side
+        self.peerCertificates = peerCertificates
+        self.serverName = serverName
+        self.applicationProtocol = applicationProtocol
+    }
+}
+
+/// A peer-verification hook's answer.
+public enum TLSPeerVerificationDecision: Hashable, Sendable {
+    /// Go on with the handshake.
+    case accept
+    /// Abort the handshake; the text becomes part of the error on this side.
+    case reject(String)
 }
 
 /// A feature a backend may or may not have (an extensible set).

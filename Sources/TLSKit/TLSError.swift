@@ -176,6 +176,9 @@ public struct TLSVerificationFailure: Hashable, Sendable, CustomStringConvertibl
     public var expectedName: String?
     /// Depth in the chain of the certificate that failed (0 = the peer's leaf), if known.
     public var depth: Int?
+    /// The peer's certificates as presented, leaf first, DER (empty if it sent none), so a
+    /// rejected chain can be inspected and logged.
+    public var peerCertificates: [[UInt8]]
 
     /// Creates a verification failure description.
     public init(
@@ -183,13 +186,15 @@ public struct TLSVerificationFailure: Hashable, Sendable, CustomStringConvertibl
         backendCode: Int? = nil,
         backendText: String,
         expectedName: String? = nil,
-        depth: Int? = nil
+        depth: Int? = nil,
+        peerCertificates: [[UInt8]] = []
     ) {
         self.reason = reason
         self.backendCode = backendCode
         self.backendText = backendText
         self.expectedName = expectedName
         self.depth = depth
+        self.peerCertificates = peerCertificates
     }
 
     public var description: String {
@@ -229,6 +234,8 @@ public struct TLSVerificationFailure: Hashable, Sendable, CustomStringConvertibl
         public static let noCertificate = Reason(rawValue: "noCertificate")
         /// The key is too weak, or the signature algorithm is not allowed by policy.
         public static let weakKeyOrAlgorithm = Reason(rawValue: "weakKeyOrAlgorithm")
+        /// The backend accepted the chain, and the context's verification hook rejected it.
+        public static let rejectedByHook = Reason(rawValue: "rejectedByHook")
         /// Any other reason; see ``TLSVerificationFailure/backendText``.
         public static let other = Reason(rawValue: "other")
 

@@ -363,17 +363,45 @@ final class GnuTLSConnection: TLSConnection {
             ]
             result = gnutls_certificate_verify_peers(session, &data, 1, &status)
         }
+        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
+            guard let datum = list?[i], let data = datum.data else { return nil }
+            return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+        }
         if result != GNUTLS_E_SUCCESS {
             verificationFailure = TLSVerificationFailure(
-                reason: .other, backendCode: Int(result), backendText: String(cString: gnutls_strerror(result)))
+                reason: .other, backendCode: Int(result), backendText: String(cString: gnutls_strerror(result)),
+                peerCertificates: chain)
             return -1
         }
         if status != 0 {
             verificationFailure = GnuTLSFailure.verificationFailure(
                 status: status, expectedName: serverName?.description, peers: list, count: count)
+            verificationFailure?.peerCertificates = chain
             return -1
         }
-        return 0
+        guard let verifyPeer = state.verifyPeer else { return 0 }
+        var selected = gnutls_datum_t()
+        var alpn: TLSApplicationProtocol?
+        if gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data {
+            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
+        }
+        var name = serverName?.description
+        if side == .server {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            var size = buffer.count
+            var type: UInt32 = 0
+            if gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS {
+                name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+        }
+        switch verifyPeer(TLSPeerVerificationRequest(side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn)) {
+        case .accept:
+            return 0
+        case .reject(let reason):
+            verificationFailure = TLSVerificationFailure(
+                reason: .rejectedByHook, backendText: reason, peerCertificates: chain)
+            return -1
+        }
     }
 
     /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.

@@ -15,13 +15,16 @@ final class GnuTLSContextState: @unchecked Sendable {
     let priority: gnutls_priority_t
     let alpn: [UnsafeMutableBufferPointer<UInt8>]
     let clientAuthentication: TLSServerConfiguration.ClientAuthentication
+    let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
 
     init(
         side: TLSSide, settings: GnuTLSSettings, credentials: GnuTLSCredentials, alpn: [TLSApplicationProtocol],
         clientAuthentication: TLSServerConfiguration.ClientAuthentication,
-        chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
+        chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = [],
+        hooks: TLSContextHooks
     ) throws(TLSError) {
         self.side = side
+        self.verifyPeer = hooks.verifyPeer
         self.credentials = credentials
         self.chains = chains
         self.clientAuthentication = clientAuthentication
@@ -61,7 +64,7 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
         }
         state = try GnuTLSContextState(
             side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
-            alpn: configuration.applicationProtocols, clientAuthentication: .none)
+            alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -102,7 +105,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         state = try GnuTLSContextState(
             side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
             alpn: configuration.applicationProtocols,
-            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains)
+            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")

@@ -22,6 +22,12 @@ enum GnuTLSFailure {
             if verification.reason == .noCertificate {
                 return .clientCertificateMissing(backendText: verification.backendText, backendErrors: stack)
             }
+            if verification.reason == .rejectedByHook {
+                return TLSError(
+                    .certificateVerification,
+                    "the \(peer)'s certificate was rejected by this context's verification hook: \(verification.backendText)",
+                    backendErrors: stack, verificationFailure: verification)
+            }
             return TLSError(
                 .certificateVerification,
                 "the \(peer)'s certificate was rejected: \(verification.backendText)"

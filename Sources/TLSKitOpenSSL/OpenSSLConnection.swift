@@ -16,6 +16,10 @@ final class OpenSSLConnection: TLSConnection {
     private let expectedName: String?
 
     private var stickyError: TLSError?
+    private let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// Set during the handshake: the hook's rejection, and the chain of a rejected peer.
+    private var hookRejection: String?
+    private var rejectedChain: [[UInt8]] = []
     private var handshakeDone = false
     private var inputEnded = false
     private var closeSent = false
@@ -25,34 +29,37 @@ final class OpenSSLConnection: TLSConnection {
         side = .client
         contextOwner = context
         expectedName = serverName.description
+        verifyPeer = context.handle.verifyPeer
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
         let param = SSL_get0_param(ssl)
         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
         switch serverName.kind {
         case .dns(let name):
+            // On a throw below every stored property is set, so deinit frees the SSL.
             guard SSL_set1_host(ssl, name) == 1, CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(ssl, name) == 1 else {
-                SSL_free(ssl)
                 throw TLSError(
                     .configuration, "OpenSSL refused the server name '\(name)'",
                     backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
             }
         case .ipAddress(let bytes):
             guard X509_VERIFY_PARAM_set1_ip(param, bytes, bytes.count) == 1 else {
-                SSL_free(ssl)
                 throw TLSError(
                     .configuration, "OpenSSL refused the IP address \(serverName)",
                     backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
             }
         }
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
     }
 
     init(server context: OpenSSLServerContext) throws(TLSError) {
         side = .server
         contextOwner = context
         expectedName = nil
+        verifyPeer = context.handle.verifyPeer
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_accept_state(ssl)
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
     }
 
     private static func makeSSL(_ ctx: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
@@ -181,11 +188,52 @@ final class OpenSSLConnection: TLSConnection {
 
     private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {
         let entries = OpenSSLErrorStack.drain()
-        let error = OpenSSLFailure.make(
+        var error = OpenSSLFailure.make(
             sslError: sslError, entries: entries, verifyResult: Int(SSL_get_verify_result(ssl)),
-            phase: phase, side: side, expectedName: expectedName)
+            phase: phase, side: side, expectedName: expectedName, hookRejection: hookRejection)
+        error.verificationFailure?.peerCertificates = rejectedChain
         stickyError = error
         return error
+    }
+
+    /// Called from the certificate-verify callback: OpenSSL has verified the chain
+    /// (`verified` is its result). Keeps a rejected chain for the error; runs the hook.
+    func afterChainVerification(_ storeContext: OpaquePointer, verified: Int32) -> Int32 {
+        guard verified == 1 || verifyPeer != nil else {
+            rejectedChain = Self.chain(of: storeContext)
+            return verified
+        }
+        let chain = Self.chain(of: storeContext)
+        guard verified == 1 else {
+            rejectedChain = chain
+            return verified
+        }
+        guard let verifyPeer else { return 1 }
+        var alpnPointer: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
+        let alpn = alpnPointer.flatMap { TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: $0, count: Int(alpnLength)))) }
+        let name = side == .client
+            ? expectedName : SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
+        let request = TLSPeerVerificationRequest(side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn)
+        switch verifyPeer(request) {
+        case .accept:
+            return 1
+        case .reject(let reason):
+            hookRejection = reason
+            rejectedChain = chain
+            X509_STORE_CTX_set_error(storeContext, X509_V_ERR_APPLICATION_VERIFICATION)
+            return 0
+        }
+    }
+
+    private static func chain(of storeContext: OpaquePointer) -> [[UInt8]] {
+        guard let untrusted = X509_STORE_CTX_get0_untrusted(storeContext) else {
+            return X509_STORE_CTX_get0_cert(storeContext).map { [OpenSSLCertificateRef.der(of: $0)] } ?? []
+        }
+        return (0..<Int(CTLSKitOpenSSLShims_sk_X509_num(untrusted))).compactMap { i in
+            CTLSKitOpenSSLShims_sk_X509_value(untrusted, Int32(i)).map { OpenSSLCertificateRef.der(of: $0) }
+        }
     }
 
     private func makeInfo() -> TLSConnectionInfo {

@@ -15,6 +15,8 @@ final class OpenSSLContextHandle: @unchecked Sendable {
     var leaf: OpenSSLCertificateRef?
     /// Other contexts selected by SNI (primary server context only).
     var alternatives: [OpenSSLContextHandle] = []
+    /// The context's peer-verification hook, if any.
+    var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
 
     init(pointer: OpaquePointer, alpnWire: [UInt8]?) {
         self.pointer = pointer
@@ -71,9 +73,9 @@ struct OpenSSLContextSettings {
 
 enum OpenSSLContextBuilder {
     /// Creates and configures an `SSL_CTX` (everything but credentials and verification).
-    static func make(_ library: OpenSSLLibraryContext, _ s: OpenSSLContextSettings) throws(TLSError)
-        -> OpenSSLContextHandle
-    {
+    static func make(
+        _ library: OpenSSLLibraryContext, _ s: OpenSSLContextSettings, hooks: TLSContextHooks = TLSContextHooks()
+    ) throws(TLSError) -> OpenSSLContextHandle {
         ERR_clear_error()
         let method = s.side == .client ? TLS_client_method() : TLS_server_method()
         guard let ctx = SSL_CTX_new_ex(library.pointer, library.propertyQuery, method) else {
@@ -82,6 +84,10 @@ enum OpenSSLContextBuilder {
         }
         let alpnWire = s.side == .server && !s.alpn.isEmpty ? TLSApplicationProtocol.wireFormat(s.alpn) : nil
         let handle = OpenSSLContextHandle(pointer: ctx, alpnWire: alpnWire)
+        handle.verifyPeer = hooks.verifyPeer
+        // Our own step around X509_verify_cert: it keeps the chain of a rejected peer for the
+        // error, and runs the context's hook after OpenSSL's verification succeeded.
+        SSL_CTX_set_cert_verify_callback(ctx, certVerifyCallback, nil)
 
         // Never compression, never renegotiation; the server's preference order wins.
         var options = CTLSKitOpenSSLShims_SSL_OP_NO_COMPRESSION() | CTLSKitOpenSSLShims_SSL_OP_NO_RENEGOTIATION()
@@ -229,6 +235,17 @@ enum OpenSSLContextBuilder {
 
 // MARK: - C callbacks (no captures; context comes through the arg pointer)
 
+/// Verifies the peer's chain with OpenSSL, then asks the connection's hook.
+private let certVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { storeContext, _ in
+    guard let storeContext else { return 0 }
+    let verified = X509_verify_cert(storeContext)
+    guard let ssl = X509_STORE_CTX_get_ex_data(storeContext, SSL_get_ex_data_X509_STORE_CTX_idx()),
+        let connectionPointer = SSL_get_ex_data(OpaquePointer(ssl), 0)
+    else { return verified }
+    let connection = Unmanaged<OpenSSLConnection>.fromOpaque(connectionPointer).takeUnretainedValue()
+    return connection.afterChainVerification(storeContext, verified: verified)
+}
+
 /// ALPN selection on the server: the server's order wins; no overlap is fatal
 /// (no_application_protocol), as RFC 7301 §3.2 asks.
 private let alpnSelectCallback:
@@ -278,7 +295,7 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
     init(library: OpenSSLLibraryContext, configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
         self.configuration = configuration
-        handle = try OpenSSLContextBuilder.make(library, OpenSSLContextSettings(configuration))
+        handle = try OpenSSLContextBuilder.make(library, OpenSSLContextSettings(configuration), hooks: hooks)
         let loader = OpenSSLCredentialLoader(library: library)
         let store = try loader.trustStore(configuration.trustStore, field: "trustStore")
         SSL_CTX_set_cert_store(handle.pointer, store.release())
@@ -319,7 +336,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
 
         var handles: [OpenSSLContextHandle] = []
         for (index, chain) in configuration.certificateChains.enumerated() {
-            let handle = try OpenSSLContextBuilder.make(library, settings)
+            let handle = try OpenSSLContextBuilder.make(library, settings, hooks: hooks)
             handle.leaf = try OpenSSLContextBuilder.useChain(
                 chain, field: "certificateChains[\(index)]", ctx: handle.pointer, loader: loader)
             try Self.configureClientAuthentication(handle.pointer, configuration, loader: loader)

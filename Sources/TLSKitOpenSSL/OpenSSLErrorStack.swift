@@ -44,13 +44,22 @@ struct OpenSSLFailure {
         verifyResult: Int,
         phase: Phase,
         side: TLSSide,
-        expectedName: String?
+        expectedName: String?,
+        hookRejection: String? = nil
     ) -> TLSError {
         let stack = entries.map(\.text)
         let peer = side == .client ? "server" : "client"
         let sslReasons = entries.filter { $0.library == ERR_LIB_SSL }.map(\.reason)
 
         // 1. The peer's certificate failed verification.
+        if let hookRejection, verifyResult == Int(X509_V_ERR_APPLICATION_VERIFICATION) {
+            return TLSError(
+                .certificateVerification,
+                "the \(peer)'s certificate was rejected by this context's verification hook: \(hookRejection)",
+                backendErrors: stack,
+                verificationFailure: TLSVerificationFailure(
+                    reason: .rejectedByHook, backendCode: verifyResult, backendText: hookRejection))
+        }
         if sslReasons.contains(SSL_R_CERTIFICATE_VERIFY_FAILED), verifyResult != Int(X509_V_OK) {
             let failure = verificationFailure(code: verifyResult, expectedName: expectedName)
             return TLSError(
