@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "TLSKitOpenSSL", targets: ["TLSKitOpenSSL"]),
         .library(name: "TLSKitGnuTLS", targets: ["TLSKitGnuTLS"]),
         .library(name: "TLSKitIO", targets: ["TLSKitIO"]),
+        .library(name: "TLSKitInsecure", targets: ["TLSKitInsecure"]),
         .executable(name: "tlskit", targets: ["tlskit"]),
     ],
     traits: [
@@ -43,6 +44,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: the fenced, insecure options (nothing in TLSKit depends on it)
+        .target(
+            name: "TLSKitInsecure",
+            dependencies: ["TLSKit"],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: OpenSSL 3 backend
         .systemLibrary(
             name: "CTLSKitOpenSSL",
@@ -56,7 +64,7 @@ let package = Package(
         .target(
             name: "TLSKitOpenSSL",
             dependencies: [
-                "TLSKit", "CTLSKitOpenSSL", "CTLSKitOpenSSLShims",
+                "TLSKit", "TLSKitInsecure", "CTLSKitOpenSSL", "CTLSKitOpenSSLShims",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -75,7 +83,7 @@ let package = Package(
         .target(
             name: "TLSKitGnuTLS",
             dependencies: [
-                "TLSKit", "CTLSKitGnuTLS", "CTLSKitGnuTLSShims",
+                "TLSKit", "TLSKitInsecure", "CTLSKitGnuTLS", "CTLSKitGnuTLSShims",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -103,7 +111,8 @@ let package = Package(
         .executableTarget(
             name: "tlskit",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure",
+                .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "TLSKitConformanceTests",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),

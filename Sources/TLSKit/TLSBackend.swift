@@ -65,6 +65,8 @@ public struct TLSContextHooks: Sendable {
     /// The hook runs synchronously on the thread driving the connection; keep it fast and
     /// do not block (the OpenSSL and GnuTLS backends cannot suspend a handshake for it).
     public var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// Behaviour other modules attach (key logging from TLSKitInsecure). Default: empty.
+    public var extensions: TLSHookExtensions = TLSHookExtensions()
 
     /// Hooks; by default warnings go to the `tlskit` logger and nothing else is attached.
     public init(

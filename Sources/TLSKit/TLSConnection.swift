@@ -174,11 +174,14 @@ public enum TLSPeerVerification: Hashable, Sendable, CustomStringConvertible {
     /// The peer sent no certificate and none was required (a server that does not ask
     /// for client certificates, or `.optional` client authentication).
     case noCertificate
+    /// Verification was switched off through TLSKitInsecure: nothing about the peer is known.
+    case insecurelySkipped
 
     public var description: String {
         switch self {
         case .verified: return "verified"
         case .noCertificate: return "no certificate"
+        case .insecurelySkipped: return "NOT VERIFIED (insecure)"
         }
     }
 }

@@ -1,6 +1,7 @@
 internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 public import TLSKit
+import TLSKitInsecure
 
 /// The GnuTLS backend: TLSKit over the system's libgnutls (3.6 or newer).
 ///
@@ -54,6 +55,7 @@ public struct GnuTLSBackend: TLSBackend {
     /// string (cipher suite lists must be closed under GnuTLS's component selection).
     public func validate(_ configuration: TLSClientConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
+        if let insecure = configuration.insecureVerification { try TLSInsecure.validate(insecure) }
         _ = try GnuTLSPriority.build(GnuTLSSettings(configuration))
         try Self.checkOptions(configuration.backendOptions)
     }

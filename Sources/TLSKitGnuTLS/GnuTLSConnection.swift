@@ -8,6 +8,7 @@ import Darwin
 internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 import TLSKit
+import TLSKitInsecure
 
 /// The GnuTLS backend's sans-I/O connection: one `gnutls_session_t` whose transport
 /// functions read from and write to in-memory queues instead of a socket.
@@ -65,6 +66,7 @@ final class GnuTLSConnection: TLSConnection {
         gnutls_transport_set_pull_timeout_function(session, pullTimeoutCallback)
         gnutls_handshake_set_timeout(session, 0)
         gnutls_session_set_verify_function(session, verifyCallback)
+        if state.keyLog != nil { gnutls_session_set_keylog_function(session, keyLogCallback) }
 
         switch side {
         case .client:
@@ -284,7 +286,7 @@ final class GnuTLSConnection: TLSConnection {
                 peers.append(Array(UnsafeBufferPointer(start: data, count: Int(list[i].size))))
             }
         }
-        let verified = !peers.isEmpty && verificationFailure == nil
+        let verified = !peers.isEmpty && verificationFailure == nil && state.insecure == nil
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: suite,
@@ -294,7 +296,7 @@ final class GnuTLSConnection: TLSConnection {
             resumed: gnutls_session_is_resumed(session) != 0,
             peerCertificates: peers,
             verifiedChain: verified ? verifiedChain(peers) : [],
-            peerVerification: verified ? .verified : .noCertificate
+            peerVerification: state.insecure != nil ? .insecurelySkipped : (verified ? .verified : .noCertificate)
         )
     }
 
@@ -317,7 +319,24 @@ final class GnuTLSConnection: TLSConnection {
 
     // MARK: Verification (called by GnuTLS during the handshake)
 
+    /// Called by GnuTLS with each new secret (TLSKitInsecure key log): one NSS line.
+    fileprivate func logKey(label: String, secret: gnutls_datum_t) {
+        guard let keyLog = state.keyLog, let data = secret.data else { return }
+        var client = gnutls_datum_t()
+        var server = gnutls_datum_t()
+        gnutls_session_get_random(session, &client, &server)
+        guard let random = client.data else { return }
+        func hex(_ pointer: UnsafeMutablePointer<UInt8>, _ count: UInt32) -> String {
+            UnsafeBufferPointer(start: pointer, count: Int(count)).map { byte in
+                let digits = String(byte, radix: 16)
+                return digits.count == 1 ? "0" + digits : digits
+            }.joined()
+        }
+        keyLog("\(label) \(hex(random, client.size)) \(hex(data, secret.size))")
+    }
+
     fileprivate func verifyPeer() -> Int32 {
+        if state.insecure?.verifiesCertificate == false { return 0 }
         var count: UInt32 = 0
         let list = gnutls_certificate_get_peers(session, &count)
         if list == nil || count == 0 {
@@ -331,7 +350,8 @@ final class GnuTLSConnection: TLSConnection {
         else { return -1 }
         var status: UInt32 = 0
         var result: Int32
-        switch serverName?.kind {
+        let checkedName = state.insecure?.checksHostname == false ? nil : serverName
+        switch checkedName?.kind {
         case .dns(let name)?:
             result = name.withCString { host in
                 var data = [
@@ -460,6 +480,13 @@ private let pullTimeoutCallback: @convention(c) (gnutls_transport_ptr_t?, UInt32
 private let verifyCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
     guard let session, let ptr = gnutls_session_get_ptr(session) else { return -1 }
     return Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().verifyPeer()
+}
+
+private let keyLogCallback: @convention(c) (gnutls_session_t?, UnsafePointer<CChar>?, UnsafePointer<gnutls_datum_t>?) -> Int32 = {
+    session, label, secret in
+    guard let session, let label, let secret, let ptr = gnutls_session_get_ptr(session) else { return 0 }
+    Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().logKey(label: String(cString: label), secret: secret.pointee)
+    return 0
 }
 
 private let clientHelloCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in

@@ -2,6 +2,7 @@ internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 import Logging
 import TLSKit
+import TLSKitInsecure
 
 /// What a GnuTLS context shares with its sessions: credentials, the priority cache and the
 /// ALPN list (in memory that lives as long as the context).
@@ -16,15 +17,26 @@ final class GnuTLSContextState: @unchecked Sendable {
     let alpn: [UnsafeMutableBufferPointer<UInt8>]
     let clientAuthentication: TLSServerConfiguration.ClientAuthentication
     let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    let keyLog: (@Sendable (String) -> Void)?
+    let insecure: TLSInsecure.Verification?
 
     init(
         side: TLSSide, settings: GnuTLSSettings, credentials: GnuTLSCredentials, alpn: [TLSApplicationProtocol],
         clientAuthentication: TLSServerConfiguration.ClientAuthentication,
         chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = [],
-        hooks: TLSContextHooks
+        hooks: TLSContextHooks,
+        insecure: TLSInsecure.Verification? = nil
     ) throws(TLSError) {
         self.side = side
         self.verifyPeer = hooks.verifyPeer
+        self.keyLog = hooks.insecureKeyLog
+        self.insecure = insecure
+        if keyLog != nil {
+            hooks.logger.warning("TLSKit \(side) context logs TLS session secrets (TLSKitInsecure key log): the traffic can be decrypted")
+        }
+        if let insecure {
+            hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
+        }
         self.credentials = credentials
         self.chains = chains
         self.clientAuthentication = clientAuthentication
@@ -64,7 +76,8 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
         }
         state = try GnuTLSContextState(
             side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
-            alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks)
+            alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks,
+            insecure: configuration.insecureVerification)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")

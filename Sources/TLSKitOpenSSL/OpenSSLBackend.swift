@@ -4,6 +4,7 @@ import Glibc
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 public import TLSKit
+import TLSKitInsecure
 
 /// The OpenSSL 3 backend: TLSKit over the system's libssl (3.0 or newer).
 ///
@@ -75,6 +76,7 @@ public struct OpenSSLBackend: TLSBackend {
     /// without loading credentials.
     public func validate(_ configuration: TLSClientConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
+        if let insecure = configuration.insecureVerification { try TLSInsecure.validate(insecure) }
         try validateSettings(OpenSSLContextSettings(configuration))
     }
 

@@ -1,6 +1,7 @@
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 import TLSKit
+import TLSKitInsecure
 
 /// The OpenSSL backend's sans-I/O connection: one `SSL*` between two memory BIOs.
 ///
@@ -20,6 +21,8 @@ final class OpenSSLConnection: TLSConnection {
     /// Set during the handshake: the hook's rejection, and the chain of a rejected peer.
     private var hookRejection: String?
     private var rejectedChain: [[UInt8]] = []
+    private let keyLog: (@Sendable (String) -> Void)?
+    private let insecure: TLSInsecure.Verification?
     private var handshakeDone = false
     private var inputEnded = false
     private var closeSent = false
@@ -30,20 +33,23 @@ final class OpenSSLConnection: TLSConnection {
         contextOwner = context
         expectedName = serverName.description
         verifyPeer = context.handle.verifyPeer
+        keyLog = context.handle.keyLog
+        insecure = context.insecure
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
         let param = SSL_get0_param(ssl)
         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
+        let checkName = insecure?.checksHostname ?? true
         switch serverName.kind {
         case .dns(let name):
             // On a throw below every stored property is set, so deinit frees the SSL.
-            guard SSL_set1_host(ssl, name) == 1, CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(ssl, name) == 1 else {
+            guard !checkName || SSL_set1_host(ssl, name) == 1, CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(ssl, name) == 1 else {
                 throw TLSError(
                     .configuration, "OpenSSL refused the server name '\(name)'",
                     backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
             }
         case .ipAddress(let bytes):
-            guard X509_VERIFY_PARAM_set1_ip(param, bytes, bytes.count) == 1 else {
+            guard !checkName || X509_VERIFY_PARAM_set1_ip(param, bytes, bytes.count) == 1 else {
                 throw TLSError(
                     .configuration, "OpenSSL refused the IP address \(serverName)",
                     backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
@@ -57,6 +63,8 @@ final class OpenSSLConnection: TLSConnection {
         contextOwner = context
         expectedName = nil
         verifyPeer = context.handle.verifyPeer
+        keyLog = context.handle.keyLog
+        insecure = nil
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_accept_state(ssl)
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
@@ -196,6 +204,9 @@ final class OpenSSLConnection: TLSConnection {
         return error
     }
 
+    /// Called from the key-log callback (TLSKitInsecure).
+    func logKeys(_ line: String) { keyLog?(line) }
+
     /// Called from the certificate-verify callback: OpenSSL has verified the chain
     /// (`verified` is its result). Keeps a rejected chain for the error; runs the hook.
     func afterChainVerification(_ storeContext: OpaquePointer, verified: Int32) -> Int32 {
@@ -278,7 +289,7 @@ final class OpenSSLConnection: TLSConnection {
                 }
             }
         }
-        let isVerified = !peer.isEmpty && SSL_get_verify_result(ssl) == X509_V_OK
+        let isVerified = !peer.isEmpty && SSL_get_verify_result(ssl) == X509_V_OK && insecure == nil
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: TLSCipherSuite(rawValue: cipher),
@@ -288,7 +299,7 @@ final class OpenSSLConnection: TLSConnection {
             resumed: SSL_session_reused(ssl) == 1,
             peerCertificates: peer,
             verifiedChain: isVerified ? verified : [],
-            peerVerification: isVerified ? .verified : .noCertificate
+            peerVerification: insecure != nil ? .insecurelySkipped : (isVerified ? .verified : .noCertificate)
         )
     }
 }

@@ -2,6 +2,7 @@ internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 import Logging
 import TLSKit
+import TLSKitInsecure
 
 /// Owns one `SSL_CTX*` and everything its callbacks point at.
 final class OpenSSLContextHandle: @unchecked Sendable {
@@ -17,6 +18,8 @@ final class OpenSSLContextHandle: @unchecked Sendable {
     var alternatives: [OpenSSLContextHandle] = []
     /// The context's peer-verification hook, if any.
     var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// TLSKitInsecure's key-log sink, if attached.
+    var keyLog: (@Sendable (String) -> Void)?
 
     init(pointer: OpaquePointer, alpnWire: [UInt8]?) {
         self.pointer = pointer
@@ -85,6 +88,11 @@ enum OpenSSLContextBuilder {
         let alpnWire = s.side == .server && !s.alpn.isEmpty ? TLSApplicationProtocol.wireFormat(s.alpn) : nil
         let handle = OpenSSLContextHandle(pointer: ctx, alpnWire: alpnWire)
         handle.verifyPeer = hooks.verifyPeer
+        if let keyLog = hooks.insecureKeyLog {
+            handle.keyLog = keyLog
+            SSL_CTX_set_keylog_callback(ctx, keyLogCallback)
+            hooks.logger.warning("TLSKit \(s.side) context logs TLS session secrets (TLSKitInsecure key log): the traffic can be decrypted")
+        }
         // Our own step around X509_verify_cert: it keeps the chain of a rejected peer for the
         // error, and runs the context's hook after OpenSSL's verification succeeded.
         SSL_CTX_set_cert_verify_callback(ctx, certVerifyCallback, nil)
@@ -235,6 +243,12 @@ enum OpenSSLContextBuilder {
 
 // MARK: - C callbacks (no captures; context comes through the arg pointer)
 
+/// Hands NSS key-log lines to the context's sink (TLSKitInsecure).
+private let keyLogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { ssl, line in
+    guard let ssl, let line, let pointer = SSL_get_ex_data(ssl, 0) else { return }
+    Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue().logKeys(String(cString: line))
+}
+
 /// Verifies the peer's chain with OpenSSL, then asks the connection's hook.
 private let certVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { storeContext, _ in
     guard let storeContext else { return 0 }
@@ -291,6 +305,8 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
     let configuration: TLSClientConfiguration
     let handle: OpenSSLContextHandle
     let library: OpenSSLLibraryContext
+    /// TLSKitInsecure's verification setting, if any.
+    private(set) var insecure: TLSInsecure.Verification?
 
     init(library: OpenSSLLibraryContext, configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
@@ -299,7 +315,11 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
         let loader = OpenSSLCredentialLoader(library: library)
         let store = try loader.trustStore(configuration.trustStore, field: "trustStore")
         SSL_CTX_set_cert_store(handle.pointer, store.release())
-        SSL_CTX_set_verify(handle.pointer, SSL_VERIFY_PEER, nil)
+        insecure = configuration.insecureVerification
+        if let insecure {
+            hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
+        }
+        SSL_CTX_set_verify(handle.pointer, insecure?.verifiesCertificate == false ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nil)
         if let chain = configuration.certificateChain {
             _ = try OpenSSLContextBuilder.useChain(chain, field: "certificateChain", ctx: handle.pointer, loader: loader)
         }
