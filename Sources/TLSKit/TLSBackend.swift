@@ -139,6 +139,8 @@ public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let keyIdentifiers = TLSFeature(rawValue: "keyIdentifiers")
     /// Encrypted private keys (passphrases).
     public static let encryptedKeys = TLSFeature(rawValue: "encryptedKeys")
+    /// Verifying certificates as of a given time (``TLSClientConfiguration/verificationTime``).
+    public static let verificationTime = TLSFeature(rawValue: "verificationTime")
     /// Private keys and certificates on PKCS#11 tokens, by `pkcs11:` URI (RFC 7512).
     public static let pkcs11Keys = TLSFeature(rawValue: "pkcs11Keys")
     /// Private keys held in a TPM 2.0 (`handle:` identifiers or TSS2 key files).

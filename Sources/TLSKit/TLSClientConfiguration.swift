@@ -39,6 +39,10 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// connection is made with its own name (``TLSClientContext/makeConnection(serverName:)``).
     /// Default `nil`: every connection must be given a name.
     public var serverName: TLSServerName?
+    /// Verify the server's certificates as of this time instead of now (devices without a
+    /// trusted clock; tests). Default `nil`: the current time. Backends without
+    /// ``TLSFeature/verificationTime`` refuse a non-`nil` value.
+    public var verificationTime: TLSVerificationTime?
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -58,6 +62,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.securityPolicy = .systemDefault
         self.keyExchangeGroups = nil
         self.serverName = serverName
+        self.verificationTime = nil
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -142,4 +147,14 @@ extension TLSClientConfiguration {
         try validateCommon(
             cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
     }
+}
+
+/// A moment to verify certificates at, as seconds since 1970-01-01T00:00:00Z (UTC).
+public struct TLSVerificationTime: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// Seconds since the Unix epoch.
+    public var secondsSince1970: Int64
+    /// A moment, as seconds since the Unix epoch.
+    public init(secondsSince1970: Int64) { self.secondsSince1970 = secondsSince1970 }
+    public static func < (l: TLSVerificationTime, r: TLSVerificationTime) -> Bool { l.secondsSince1970 < r.secondsSince1970 }
+    public var description: String { "\(secondsSince1970)s since 1970" }
 }

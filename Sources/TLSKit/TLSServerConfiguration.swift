@@ -45,6 +45,8 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     public var securityPolicy: TLSSecurityPolicy
     /// Key-exchange groups to accept, most preferred first. Default `nil`: the backend's.
     public var keyExchangeGroups: [TLSNamedGroup]?
+    /// Verify client certificates as of this time instead of now. Default `nil`: now.
+    public var verificationTime: TLSVerificationTime?
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -64,6 +66,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.clientAuthentication = nil
         self.securityPolicy = .systemDefault
         self.keyExchangeGroups = nil
+        self.verificationTime = nil
         self.backendOptions = TLSBackendOptions()
     }
 

@@ -56,6 +56,7 @@ public struct GnuTLSBackend: TLSBackend {
     public func validate(_ configuration: TLSClientConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
         if let insecure = configuration.insecureVerification { try TLSInsecure.validate(insecure) }
+        try Self.refuseVerificationTime(configuration.verificationTime)
         _ = try GnuTLSPriority.build(GnuTLSSettings(configuration))
         try Self.checkOptions(configuration.backendOptions)
     }
@@ -63,6 +64,7 @@ public struct GnuTLSBackend: TLSBackend {
     /// Checks a server configuration (see the client variant).
     public func validate(_ configuration: TLSServerConfiguration) throws(TLSError) {
         try configuration.validateBackendNeutral()
+        try Self.refuseVerificationTime(configuration.verificationTime)
         _ = try GnuTLSPriority.build(GnuTLSSettings(configuration))
         try Self.checkOptions(configuration.backendOptions)
     }
@@ -83,6 +85,15 @@ public struct GnuTLSBackend: TLSBackend {
     {
         try validate(configuration)
         return try GnuTLSServerContext(configuration: configuration, hooks: hooks)
+    }
+
+    /// GnuTLS can only change the verification time process-wide
+    /// (`gnutls_global_set_time_function`), which would move every other context's clock too.
+    private static func refuseVerificationTime(_ time: TLSVerificationTime?) throws(TLSError) {
+        guard time != nil else { return }
+        throw TLSError.unsupported(
+            backend: "gnutls", feature: "verificationTime",
+            "GnuTLS can only set the verification time for the whole process; use the OpenSSL backend")
     }
 
     private static func checkOptions(_ options: TLSBackendOptions) throws(TLSError) {

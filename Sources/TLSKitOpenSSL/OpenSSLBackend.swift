@@ -59,7 +59,7 @@ public struct OpenSSLBackend: TLSBackend {
         var features: Set<TLSFeature> = [
             .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
             .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
-            .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .exactCipherSuiteSelection,
+            .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .exactCipherSuiteSelection, .verificationTime,
         ]
         if schemes.contains("pkcs11") || library.engine(for: "pkcs11:") != nil { features.insert(.pkcs11Keys) }
         if schemes.contains("handle") { features.insert(.tpmKeys) }

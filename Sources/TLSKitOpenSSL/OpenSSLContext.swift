@@ -47,17 +47,20 @@ struct OpenSSLContextSettings {
     var policy: TLSSecurityPolicy
     var alpn: [TLSApplicationProtocol]
     var options: TLSBackendOptions
+    var verificationTime: TLSVerificationTime? = nil
 
     init(_ c: TLSClientConfiguration) throws(TLSError) {
         self.init(
             side: .client, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
             groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
+        verificationTime = c.verificationTime
     }
 
     init(_ c: TLSServerConfiguration) throws(TLSError) {
         self.init(
             side: .server, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
             groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
+        verificationTime = c.verificationTime
     }
 
     init(
@@ -118,6 +121,10 @@ enum OpenSSLContextBuilder {
                 .unsupportedFeature, "OpenSSL refused the version range \(s.versions)",
                 backendErrors: OpenSSLErrorStack.drain().map(\.text), backend: "openssl",
                 feature: "minimumVersion")
+        }
+
+        if let time = s.verificationTime {
+            X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), time_t(time.secondsSince1970))
         }
 
         // Security level: policy first, then an explicit option.
