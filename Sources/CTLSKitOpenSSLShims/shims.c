@@ -34,6 +34,7 @@ int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *ar
 }
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_CLIENT; }
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_NO_INTERNAL_STORE(void) { return SSL_SESS_CACHE_NO_INTERNAL_STORE; }
 
 int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);

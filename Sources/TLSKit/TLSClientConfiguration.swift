@@ -39,6 +39,10 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// connection is made with its own name (``TLSClientContext/makeConnection(serverName:)``).
     /// Default `nil`: every connection must be given a name.
     public var serverName: TLSServerName?
+    /// Whether the client context keeps the session tickets servers send and offers the
+    /// latest one when it connects to the same server name again (an abbreviated handshake;
+    /// ``TLSConnectionInfo/resumed`` tells). Each ticket is offered once. Default `true`.
+    public var resumesSessions: Bool
     /// Verify the server's certificates as of this time instead of now (devices without a
     /// trusted clock; tests). Default `nil`: the current time. Backends without
     /// ``TLSFeature/verificationTime`` refuse a non-`nil` value.
@@ -63,6 +67,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.keyExchangeGroups = nil
         self.serverName = serverName
         self.verificationTime = nil
+        self.resumesSessions = true
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -157,4 +162,24 @@ public struct TLSVerificationTime: Hashable, Sendable, Comparable, CustomStringC
     public init(secondsSince1970: Int64) { self.secondsSince1970 = secondsSince1970 }
     public static func < (l: TLSVerificationTime, r: TLSVerificationTime) -> Bool { l.secondsSince1970 < r.secondsSince1970 }
     public var description: String { "\(secondsSince1970)s since 1970" }
+}
+
+/// A client context's store of session tickets, by server name. Thread-safe; each ticket
+/// is handed out once. Backends keep their own ticket type in it.
+package final class TLSSessionCache<Ticket: AnyObject & Sendable>: @unchecked Sendable {
+    // @unchecked: every access goes through `lock`.
+    private let lock = TLSMutex()
+    private var tickets: [String: Ticket] = [:]
+
+    package init() {}
+
+    /// Keeps `ticket` as the latest for `name` (replacing an older one).
+    package func store(_ ticket: Ticket, for name: String) {
+        lock.withLock { tickets[name] = ticket }
+    }
+
+    /// Takes the ticket for `name`, if any (it is not handed out again).
+    package func take(for name: String) -> Ticket? {
+        lock.withLock { tickets.removeValue(forKey: name) }
+    }
 }

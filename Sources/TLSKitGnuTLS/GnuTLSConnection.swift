@@ -90,6 +90,19 @@ final class GnuTLSConnection: TLSConnection {
             }
         }
 
+        if side == .server {
+            var key = state.ticketKey
+            status = gnutls_session_ticket_enable_server(session, &key)
+            guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_session_ticket_enable_server", status) }
+        } else if let sessions = state.sessions, let name = serverName?.description {
+            if let ticket = sessions.take(for: name) {
+                ticket.data.withUnsafeBytes { raw in _ = gnutls_session_set_data(session, raw.baseAddress, raw.count) }
+            }
+            // TLS 1.3 tickets arrive after the handshake: keep each one as it comes.
+            gnutls_handshake_set_hook_function(
+                session, UInt32(GNUTLS_HANDSHAKE_NEW_SESSION_TICKET.rawValue), Int32(GNUTLS_HOOK_POST), ticketHook)
+        }
+
         if !state.alpn.isEmpty {
             var datums = state.alpn.map { gnutls_datum_t(data: $0.baseAddress, size: UInt32($0.count)) }
             let flags: UInt32 =
@@ -133,6 +146,7 @@ final class GnuTLSConnection: TLSConnection {
             if status == GNUTLS_E_SUCCESS {
                 handshakeDone = true
                 info = makeInfo()
+                if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
                 return .complete
             }
             if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
@@ -319,6 +333,18 @@ final class GnuTLSConnection: TLSConnection {
 
     // MARK: Verification (called by GnuTLS during the handshake)
 
+    /// Stores this session's resumption data in the client context's cache.
+    fileprivate func keepSession() {
+        guard let sessions = state.sessions, let name = serverName?.description else { return }
+        var data = gnutls_datum_t()
+        guard gnutls_session_get_data2(session, &data) == GNUTLS_E_SUCCESS, let bytes = data.data else { return }
+        defer {
+            explicit_bzero(bytes, Int(data.size))
+            CTLSKitGnuTLSShims_gnutls_free(bytes)
+        }
+        sessions.store(GnuTLSSessionTicket(TLSSecureBytes(UnsafeBufferPointer(start: bytes, count: Int(data.size)))), for: name)
+    }
+
     /// Called by GnuTLS with each new secret (TLSKitInsecure key log): one NSS line.
     fileprivate func logKey(label: String, secret: gnutls_datum_t) {
         guard let keyLog = state.keyLog, let data = secret.data else { return }
@@ -486,6 +512,13 @@ private let keyLogCallback: @convention(c) (gnutls_session_t?, UnsafePointer<CCh
     session, label, secret in
     guard let session, let label, let secret, let ptr = gnutls_session_get_ptr(session) else { return 0 }
     Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().logKey(label: String(cString: label), secret: secret.pointee)
+    return 0
+}
+
+private let ticketHook: @convention(c) (gnutls_session_t?, UInt32, UInt32, UInt32, UnsafePointer<gnutls_datum_t>?) -> Int32 = {
+    session, _, _, incoming, _ in
+    guard let session, incoming != 0, let ptr = gnutls_session_get_ptr(session) else { return 0 }
+    Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().keepSession()
     return 0
 }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 import Logging
@@ -19,15 +22,21 @@ final class GnuTLSContextState: @unchecked Sendable {
     let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
     let keyLog: (@Sendable (String) -> Void)?
     let insecure: TLSInsecure.Verification?
+    /// Client: session tickets by server name, when resumption is on.
+    let sessions: TLSSessionCache<GnuTLSSessionTicket>?
+    /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
+    private(set) var ticketKey = gnutls_datum_t()
 
     init(
         side: TLSSide, settings: GnuTLSSettings, credentials: GnuTLSCredentials, alpn: [TLSApplicationProtocol],
         clientAuthentication: TLSServerConfiguration.ClientAuthentication,
         chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = [],
         hooks: TLSContextHooks,
-        insecure: TLSInsecure.Verification? = nil
+        insecure: TLSInsecure.Verification? = nil,
+        resumesSessions: Bool = false
     ) throws(TLSError) {
         self.side = side
+        self.sessions = side == .client && resumesSessions ? TLSSessionCache<GnuTLSSessionTicket>() : nil
         self.verifyPeer = hooks.verifyPeer
         self.keyLog = hooks.insecureKeyLog
         self.insecure = insecure
@@ -47,6 +56,10 @@ final class GnuTLSContextState: @unchecked Sendable {
             throw GnuTLSFailure.internalError("gnutls_priority_init", status)
         }
         priority = cache
+        if side == .server {
+            let status = gnutls_session_ticket_key_generate(&ticketKey)
+            guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_session_ticket_key_generate", status) }
+        }
         self.alpn = alpn.map { p in
             let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: p.bytes.count)
             _ = buffer.initialize(from: p.bytes)
@@ -57,6 +70,10 @@ final class GnuTLSContextState: @unchecked Sendable {
     deinit {
         gnutls_priority_deinit(priority)
         for buffer in alpn { buffer.deallocate() }
+        if let data = ticketKey.data {
+            explicit_bzero(data, Int(ticketKey.size))
+            CTLSKitGnuTLSShims_gnutls_free(data)
+        }
     }
 }
 
@@ -77,7 +94,7 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
         state = try GnuTLSContextState(
             side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
             alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks,
-            insecure: configuration.insecureVerification)
+            insecure: configuration.insecureVerification, resumesSessions: configuration.resumesSessions)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -128,4 +145,11 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
     func makeConnection() throws(TLSError) -> any TLSConnection {
         try GnuTLSConnection(state: state, owner: self, serverName: nil)
     }
+}
+
+/// A GnuTLS session's resumption data (it holds the session's secret): kept in zeroing
+/// storage in a client context's cache.
+final class GnuTLSSessionTicket: Sendable {
+    let data: TLSSecureBytes
+    init(_ data: TLSSecureBytes) { self.data = data }
 }

@@ -22,6 +22,7 @@ final class OpenSSLConnection: TLSConnection {
     private var hookRejection: String?
     private var rejectedChain: [[UInt8]] = []
     private let keyLog: (@Sendable (String) -> Void)?
+    private let sessions: TLSSessionCache<OpenSSLSessionTicket>?
     private let insecure: TLSInsecure.Verification?
     private var handshakeDone = false
     private var inputEnded = false
@@ -35,8 +36,12 @@ final class OpenSSLConnection: TLSConnection {
         verifyPeer = context.handle.verifyPeer
         keyLog = context.handle.keyLog
         insecure = context.insecure
+        sessions = context.configuration.resumesSessions ? context.sessions : nil
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
+        if let ticket = sessions?.take(for: serverName.description) {
+            _ = SSL_set_session(ssl, ticket.pointer)  // takes its own reference
+        }
         let param = SSL_get0_param(ssl)
         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
         let checkName = insecure?.checksHostname ?? true
@@ -65,6 +70,7 @@ final class OpenSSLConnection: TLSConnection {
         verifyPeer = context.handle.verifyPeer
         keyLog = context.handle.keyLog
         insecure = nil
+        sessions = nil
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_accept_state(ssl)
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
@@ -129,6 +135,12 @@ final class OpenSSLConnection: TLSConnection {
         if result == 1 {
             handshakeDone = true
             info = makeInfo()
+            // A resumed TLS 1.2 session gets no new-session callback: keep it for next time.
+            if let sessions, let name = expectedName, info?.resumed == true, info?.protocolVersion != .tls1_3,
+                let session = SSL_get1_session(ssl)
+            {
+                sessions.store(OpenSSLSessionTicket(takingOwnership: session), for: name)
+            }
             return .complete
         }
         let error = SSL_get_error(ssl, result)
@@ -202,6 +214,13 @@ final class OpenSSLConnection: TLSConnection {
         error.verificationFailure?.peerCertificates = rejectedChain
         stickyError = error
         return error
+    }
+
+    /// Called when a session ticket arrives: keep it (we take OpenSSL's reference).
+    func keepSession(_ session: OpaquePointer) -> Int32 {
+        guard let sessions, let name = expectedName, SSL_SESSION_is_resumable(session) == 1 else { return 0 }
+        sessions.store(OpenSSLSessionTicket(takingOwnership: session), for: name)
+        return 1
     }
 
     /// Called from the key-log callback (TLSKitInsecure).

@@ -256,6 +256,20 @@ private let keyLogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>
     Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue().logKeys(String(cString: line))
 }
 
+/// A new session (ticket) arrived on a client connection: keep it for the next connection.
+private let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
+    guard let ssl, let session, let pointer = SSL_get_ex_data(ssl, 0) else { return 0 }
+    return Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue().keepSession(session)
+}
+
+/// Owns one `SSL_SESSION*` (a ticket) in a client context's session cache.
+final class OpenSSLSessionTicket: @unchecked Sendable {
+    // @unchecked: never mutated; OpenSSL reference-counts sessions.
+    let pointer: OpaquePointer
+    init(takingOwnership pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { SSL_SESSION_free(pointer) }
+}
+
 /// Verifies the peer's chain with OpenSSL, then asks the connection's hook.
 private let certVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { storeContext, _ in
     guard let storeContext else { return 0 }
@@ -314,6 +328,8 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
     let library: OpenSSLLibraryContext
     /// TLSKitInsecure's verification setting, if any.
     private(set) var insecure: TLSInsecure.Verification?
+    /// Session tickets by server name (when resumption is on).
+    let sessions = TLSSessionCache<OpenSSLSessionTicket>()
 
     init(library: OpenSSLLibraryContext, configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
@@ -327,6 +343,12 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
             hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
         }
         SSL_CTX_set_verify(handle.pointer, insecure?.verifiesCertificate == false ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nil)
+        if configuration.resumesSessions {
+            // Sessions go to our cache (by server name), not OpenSSL's internal one.
+            _ = CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(
+                handle.pointer, CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT() | CTLSKitOpenSSLShims_SSL_SESS_CACHE_NO_INTERNAL_STORE())
+            SSL_CTX_sess_set_new_cb(handle.pointer, newSessionCallback)
+        }
         if let chain = configuration.certificateChain {
             _ = try OpenSSLContextBuilder.useChain(chain, field: "certificateChain", ctx: handle.pointer, loader: loader)
         }

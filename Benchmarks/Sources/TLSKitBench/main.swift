@@ -62,6 +62,7 @@ func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
         client.minimumVersion = .tls1_3
         client.cipherSuites = [.tlsAES128GCMSHA256]
         client.serverName = try TLSServerName("localhost")
+        client.resumesSessions = false  // full handshakes, as the C reference does
         let keySpec = option("server-key", "\(certdir)/\(cert)-leaf.key")
         let key: TLSPrivateKey = keySpec.contains(":") && !keySpec.hasPrefix("/") ? .identifier(keySpec) : .file(keySpec)
         var server = TLSServerConfiguration(certificateChain: TLSSigningChain(

@@ -35,6 +35,7 @@ int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg);
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT(void);
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_SERVER(void);
+long CTLSKitOpenSSLShims_SSL_SESS_CACHE_NO_INTERNAL_STORE(void);
 
 // MARK: - SSL ctrl macros
 int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
