@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "TLSKitGnuTLS", targets: ["TLSKitGnuTLS"]),
         .library(name: "TLSKitIO", targets: ["TLSKitIO"]),
         .library(name: "TLSKitInsecure", targets: ["TLSKitInsecure"]),
+        .library(name: "TLSKitX509", targets: ["TLSKitX509"]),
         .executable(name: "tlskit", targets: ["tlskit"]),
     ],
     traits: [
@@ -48,6 +49,17 @@ let package = Package(
         .target(
             name: "TLSKitInsecure",
             dependencies: ["TLSKit"],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: the bridge to swift-certificates (parsing peers, reports, stricter policies)
+        .target(
+            name: "TLSKitX509",
+            dependencies: [
+                "TLSKit",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -111,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "tlskit",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure",
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", "TLSKitX509",
                 .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -129,7 +141,8 @@ let package = Package(
         .testTarget(
             name: "TLSKitConformanceTests",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", "TLSKitX509",
+                .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),

@@ -140,6 +140,58 @@ else
 fi
 stop_s_server
 
+# --- resumption, verification time, insecure switches, key log -------------------------
+for v in 1.2 1.3; do
+    openssl s_server -accept 127.0.0.1:0 -naccept 3 -www -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -tls1_${v#1.} < /dev/null > "$WORK/s_server.out" 2>&1 &
+    PIDS+=($!); S_PID=$!
+    SPORT=""; for _ in $(seq 1 200); do SPORT=$(sed -n 's/^ACCEPT 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/s_server.out"); [ -n "$SPORT" ] && break; sleep 0.05; done
+    out=$(timeout 20 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --reconnect 2 2>&1)
+    if echo "$out" | grep -q "resumed       no" && echo "$out" | grep -q "reconnect 2: TLSv$v, resumed yes"; then
+        ok "[$B] tlskit connect --reconnect resumes against s_server, TLS $v"
+    else
+        fail "[$B] tlskit connect --reconnect resumes against s_server, TLS $v" "$(echo "$out" | tail -4)"
+    fi
+    stop_s_server
+done
+
+start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --verify-time 2099-01-01T00:00:00Z > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 2 ] && grep -q "expired: notAfter" "$WORK/err" && grep -q "checked at 2099-01-01" "$WORK/err"; then
+    ok "[$B] --verify-time in the future: expired, with notAfter and the time checked"
+elif [ $status -eq 1 ] && grep -q "unsupportedFeature" "$WORK/err" && [ "$B" = gnutls ]; then
+    ok "[$B] --verify-time: refused as unsupported by this backend"
+else
+    fail "[$B] --verify-time in the future" "exit $status: $(cat "$WORK/err")"
+fi
+stop_s_server
+
+start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name wrong.example --ca "$WORK/ecdsa-ca.pem" --insecure-no-hostname-check \
+    --keylog "$WORK/keys.log" --json > "$WORK/out" 2> "$WORK/err"
+status=$?
+if [ $status -eq 0 ] && grep -q "WARNING: --insecure-no-hostname-check" "$WORK/err" && grep -q '"verification":"NOT VERIFIED' "$WORK/out"; then
+    ok "[$B] --insecure-no-hostname-check connects to the wrong name, warns, reports it unverified"
+else
+    fail "[$B] --insecure-no-hostname-check" "exit $status: $(cat "$WORK/err" "$WORK/out")"
+fi
+if grep -Eq '^(CLIENT_HANDSHAKE_TRAFFIC_SECRET|CLIENT_RANDOM) [0-9a-f]{64} [0-9a-f]+$' "$WORK/keys.log" && grep -q "WARNING: writing TLS session secrets" "$WORK/err"; then
+    ok "[$B] --keylog writes NSS key-log lines, with a warning"
+else
+    fail "[$B] --keylog writes NSS key-log lines, with a warning" "$(head -3 "$WORK/keys.log" 2>/dev/null)"
+fi
+stop_s_server
+start_s_server -cert "$WORK/other.pem" -key "$WORK/other.key"
+SSLKEYLOGFILE="$WORK/env-keys.log" timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --insecure-no-verify > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 0 ] && grep -q "WARNING: --insecure-no-verify" "$WORK/err" && [ -s "$WORK/env-keys.log" ]; then
+    ok "[$B] --insecure-no-verify connects to an untrusted server, warns; SSLKEYLOGFILE honoured by the tool"
+else
+    fail "[$B] --insecure-no-verify / SSLKEYLOGFILE" "exit $status: $(cat "$WORK/err")"
+fi
+stop_s_server
+rm -f "$WORK/keys.log" "$WORK/env-keys.log"
+
 # --- our client against gnutls-serv, in a private network namespace -----------------------
 # gnutls-serv cannot bind to loopback only, so it runs where loopback is the only interface.
 for v in 1.2 1.3; do

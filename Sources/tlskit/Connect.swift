@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TLSKit
+import TLSKitInsecure
 import TLSKitIO
 
 struct Connect: ParsableCommand {
@@ -29,6 +30,16 @@ struct Connect: ParsableCommand {
     var json = false
     @Option(help: "Seconds to wait for connect, handshake and each read.")
     var timeout: Double = 10
+    @Option(name: .customLong("verify-time"), help: "Verify the server's certificates as of this ISO 8601 time instead of now.")
+    var verifyTime: String?
+    @Option(help: "Connect this many more times with the same context, to show session resumption.")
+    var reconnect: Int = 0
+    @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
+    var keylog: String?
+    @Flag(name: .customLong("insecure-no-hostname-check"), help: "Do not check the server's name. INSECURE.")
+    var insecureNoHostnameCheck = false
+    @Flag(name: .customLong("insecure-no-verify"), help: "Do not verify the server at all. INSECURE.")
+    var insecureNoVerify = false
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
@@ -49,7 +60,21 @@ struct Connect: ParsableCommand {
                     certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))
             }
             name = try TLSServerName(serverName ?? host)
-            context = try backend.makeClientContext(config)
+            if let verifyTime {
+                let date = try CLI.parseTime(verifyTime)
+                CLI.verificationTime = date
+                config.verificationTime = TLSVerificationTime(secondsSince1970: Int64(date.timeIntervalSince1970))
+            }
+            if insecureNoVerify {
+                config.insecurelyDisableCertificateVerification()
+                CLI.warn("--insecure-no-verify: the server is not verified at all; anyone can impersonate it")
+            } else if insecureNoHostnameCheck {
+                config.insecurelyDisableHostnameVerification()
+                CLI.warn("--insecure-no-hostname-check: the server's name is not checked; any certificate from a trusted CA is accepted")
+            }
+            var hooks = TLSContextHooks()
+            try KeyLogFile.attach(keylog, to: &hooks)
+            context = try backend.makeClientContext(config, hooks: hooks)
         } catch {
             CLI.exit(for: error)
         }
@@ -84,6 +109,23 @@ struct Connect: ParsableCommand {
             }
         }
         socket.setTimeout(.seconds(2))
-        try? socket.shutdown(waitForPeer: false)
+        try? socket.shutdown(waitForPeer: true)
+        socket.close()
+
+        for attempt in 0..<max(0, reconnect) {
+            do {
+                let again = try TLSSocket.connect(
+                    host: host, port: port, context: context, serverName: name, timeout: .milliseconds(Int(timeout * 1000)))
+                let resumed = again.connectionInfo?.resumed == true
+                // Read what the server sends after the handshake (new tickets) before closing.
+                again.setTimeout(.milliseconds(200))
+                _ = try? again.receive()
+                try? again.shutdown(waitForPeer: false)
+                again.close()
+                printFlushed("reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
+            } catch {
+                CLI.exit(for: error)
+            }
+        }
     }
 }

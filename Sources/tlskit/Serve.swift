@@ -25,6 +25,8 @@ struct Serve: ParsableCommand {
     @OptionGroup var versions: VersionOptions
     @Option(help: "echo or http.")
     var mode: Mode = .echo
+    @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
+    var keylog: String?
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
@@ -37,7 +39,9 @@ struct Serve: ParsableCommand {
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }
-            let context = try backend.makeServerContext(config)
+            var hooks = TLSContextHooks()
+            try KeyLogFile.attach(keylog, to: &hooks)
+            let context = try backend.makeServerContext(config, hooks: hooks)
             listener = try TLSListener(host: host, port: port, context: context)
             listener.timeout = .seconds(30)
         } catch {

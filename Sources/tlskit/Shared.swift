@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import SwiftASN1
 import TLSKit
+import TLSKitInsecure
 import TLSKitOpenSSL
+import TLSKitX509
 import X509
 #if GnuTLS
 import TLSKitGnuTLS
@@ -73,7 +75,52 @@ enum CLIError: Error {
     case failed(String)
 }
 
+/// Writes NSS key-log lines to a file (created 0600), for --keylog and SSLKEYLOGFILE.
+final class KeyLogFile: Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError.usage("cannot create the key-log file \(path)")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw CLIError.usage("cannot write the key-log file \(path)") }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func write(_ line: String) {
+        lock.withLock { handle.write(Data((line + "\n").utf8)) }
+    }
+
+    /// Attaches the key log named by --keylog, or by SSLKEYLOGFILE (honoured by the tool
+    /// only, never by the library), with a warning on stderr.
+    static func attach(_ path: String?, to hooks: inout TLSContextHooks) throws {
+        guard let path = path ?? ProcessInfo.processInfo.environment["SSLKEYLOGFILE"], !path.isEmpty else { return }
+        let file = try KeyLogFile(path: path)
+        hooks.insecurelyLogKeys { file.write($0) }
+        CLI.warn("writing TLS session secrets to \(path): anyone who reads it can decrypt the traffic")
+    }
+}
+
 enum CLI {
+    /// The --verify-time of this run, for explanations.
+    nonisolated(unsafe) static var verificationTime: Date?
+
+    static func warn(_ text: String) {
+        FileHandle.standardError.write(Data("tlskit: WARNING: \(text)\n".utf8))
+    }
+
+    static func parseTime(_ text: String) throws -> Date {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withFullDate]
+        if let date = formatter.date(from: text) { return date }
+        throw CLIError.usage("--verify-time takes an ISO 8601 time such as 2026-01-31T12:00:00Z, not '\(text)'")
+    }
+
     /// The backends compiled into this build.
     static func allBackends() throws -> [any TLSBackend] {
         var list: [any TLSBackend] = [try OpenSSLBackend()]
@@ -133,7 +180,7 @@ enum CLI {
         switch error {
         case let e as TLSError:
             let configurationLike = e.code == .configuration || e.code == .unsupportedFeature
-            line = "\(e.code): \(e.message)"
+            line = "\(e.code): \(e.message)" + (e.verificationFailure.map { " [\($0.explanation(verificationTime: verificationTime ?? Date()))]" } ?? "")
             code = configurationLike ? 1 : 2
         case CLIError.usage(let text):
             (line, code) = (text, 1)
