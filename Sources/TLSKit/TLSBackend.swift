@@ -88,15 +88,19 @@ public struct TLSPeerVerificationRequest: Sendable {
     public let serverName: String?
     /// The ALPN protocol negotiated so far, if any.
     public let applicationProtocol: TLSApplicationProtocol?
+    /// The chain the backend verified, leaf first, ending at the trust anchor it used.
+    public let verifiedChain: [[UInt8]]
 
     /// Creates a request (for backends).
     public init(
-        side: TLSSide, peerCertificates: [[UInt8]], serverName: String?, applicationProtocol: TLSApplicationProtocol?
+        side: TLSSide, peerCertificates: [[UInt8]], serverName: String?, applicationProtocol: TLSApplicationProtocol?,
+        verifiedChain: [[UInt8]] = []
     ) {
         self.side = side
         self.peerCertificates = peerCertificates
         self.serverName = serverName
         self.applicationProtocol = applicationProtocol
+        self.verifiedChain = verifiedChain
     }
 }
 

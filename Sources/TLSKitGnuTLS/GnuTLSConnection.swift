@@ -440,7 +440,9 @@ final class GnuTLSConnection: TLSConnection {
                 name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
             }
         }
-        switch verifyPeer(TLSPeerVerificationRequest(side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn)) {
+        let request = TLSPeerVerificationRequest(
+            side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn, verifiedChain: verifiedChain(chain))
+        switch verifyPeer(request) {
         case .accept:
             return 0
         case .reject(let reason):

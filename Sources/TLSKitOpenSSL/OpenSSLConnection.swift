@@ -245,7 +245,14 @@ final class OpenSSLConnection: TLSConnection {
         let alpn = alpnPointer.flatMap { TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: $0, count: Int(alpnLength)))) }
         let name = side == .client
             ? expectedName : SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
-        let request = TLSPeerVerificationRequest(side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn)
+        var verified: [[UInt8]] = []
+        if let stack = X509_STORE_CTX_get0_chain(storeContext) {
+            verified = (0..<Int(CTLSKitOpenSSLShims_sk_X509_num(stack))).compactMap { i in
+                CTLSKitOpenSSLShims_sk_X509_value(stack, Int32(i)).map { OpenSSLCertificateRef.der(of: $0) }
+            }
+        }
+        let request = TLSPeerVerificationRequest(
+            side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn, verifiedChain: verified)
         switch verifyPeer(request) {
         case .accept:
             return 1

@@ -3,6 +3,7 @@ import Foundation
 import TLSKit
 import TLSKitInsecure
 import TLSKitIO
+import TLSKitX509
 
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,6 +37,8 @@ struct Connect: ParsableCommand {
     var reconnect: Int = 0
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
+    @Flag(name: .customLong("webpki"), help: "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification.")
+    var webPKI = false
     @Flag(name: .customLong("insecure-no-hostname-check"), help: "Do not check the server's name. INSECURE.")
     var insecureNoHostnameCheck = false
     @Flag(name: .customLong("insecure-no-verify"), help: "Do not verify the server at all. INSECURE.")
@@ -72,7 +75,7 @@ struct Connect: ParsableCommand {
                 config.insecurelyDisableHostnameVerification()
                 CLI.warn("--insecure-no-hostname-check: the server's name is not checked; any certificate from a trusted CA is accepted")
             }
-            var hooks = TLSContextHooks()
+            var hooks = webPKI ? TLSContextHooks.webPKI(verificationTime: CLI.verificationTime) : TLSContextHooks()
             try KeyLogFile.attach(keylog, to: &hooks)
             context = try backend.makeClientContext(config, hooks: hooks)
         } catch {
