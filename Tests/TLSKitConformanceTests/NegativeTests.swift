@@ -111,3 +111,20 @@ struct NegativeTests {
         #expect(pair.clientError?.code == .alertReceived)
     }
 }
+
+@Suite("Negative: certificate damage")
+struct CertificateDamageTests {
+    @Test(arguments: TestBackends.all)
+    func aBrokenSignatureIsRejectedAsSuch(backend: BackendUnderTest) throws {
+        var der = Fixtures.server.certificateDER
+        der[der.count - 5] ^= 0x5A  // inside the signature value
+        let pem = "-----BEGIN CERTIFICATE-----\n" + Data(der).base64EncodedString(options: .lineLength64Characters)
+            + "\n-----END CERTIFICATE-----\n"
+        let server = TLSServerConfiguration(certificateChain: TLSSigningChain(
+            certificate: .pem(pem), privateKey: .pem(Fixtures.server.privateKeyPEM)))
+        let pair = try backend.pair(client: Fixtures.clientConfig(), server: server)
+        #expect(!pair.handshake())
+        #expect(pair.clientError?.code == .certificateVerification)
+        #expect(pair.clientError?.verificationFailure?.reason == .badSignature)
+    }
+}
