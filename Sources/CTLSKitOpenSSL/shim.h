@@ -12,3 +12,6 @@
 #include <openssl/store.h>
 #include <openssl/ui.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>

@@ -45,6 +45,10 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     public var securityPolicy: TLSSecurityPolicy
     /// Key-exchange groups to accept, most preferred first. Default `nil`: the backend's.
     public var keyExchangeGroups: [TLSNamedGroup]?
+    /// How long a session-ticket key encrypts new tickets before the next one takes over.
+    /// Tickets made under the previous key are still accepted (and renewed) for one more
+    /// period; older ones get a full handshake. Default 12 hours.
+    public var ticketKeyLifetime: Duration
     /// Verify client certificates as of this time instead of now. Default `nil`: now.
     public var verificationTime: TLSVerificationTime?
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
@@ -67,6 +71,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.securityPolicy = .systemDefault
         self.keyExchangeGroups = nil
         self.verificationTime = nil
+        self.ticketKeyLifetime = .seconds(12 * 3600)
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -82,6 +87,9 @@ public struct TLSServerConfiguration: Hashable, Sendable {
 
     /// Checks what can be checked without a backend. Backends call this first.
     public func validateBackendNeutral() throws(TLSError) {
+        guard ticketKeyLifetime >= .seconds(1) else {
+            throw TLSError.configuration(field: "ticketKeyLifetime", "must be at least one second")
+        }
         guard !certificateChains.isEmpty else {
             throw TLSError.configuration(field: "certificateChains", "a server needs at least one certificate chain")
         }

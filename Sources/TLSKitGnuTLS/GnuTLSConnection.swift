@@ -93,6 +93,8 @@ final class GnuTLSConnection: TLSConnection {
         if side == .server {
             var key = state.ticketKey
             status = gnutls_session_ticket_enable_server(session, &key)
+            // GnuTLS derives rotating ticket keys from the master key; tickets live this long.
+            gnutls_db_set_cache_expiration(session, Int32(clamping: state.ticketLifetimeSeconds))
             guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_session_ticket_enable_server", status) }
         } else if let sessions = state.sessions, let name = serverName?.description {
             if let ticket = sessions.take(for: name) {

@@ -24,6 +24,8 @@ final class GnuTLSContextState: @unchecked Sendable {
     let insecure: TLSInsecure.Verification?
     /// Client: session tickets by server name, when resumption is on.
     let sessions: TLSSessionCache<GnuTLSSessionTicket>?
+    /// Server: how long tickets are valid (from ticketKeyLifetime).
+    var ticketLifetimeSeconds: Int64 = 12 * 3600
     /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
     private(set) var ticketKey = gnutls_datum_t()
 
@@ -136,6 +138,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
             side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
             alpn: configuration.applicationProtocols,
             clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks)
+        state.ticketLifetimeSeconds = configuration.ticketKeyLifetime.components.seconds
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")

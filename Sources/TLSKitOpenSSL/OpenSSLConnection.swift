@@ -223,6 +223,15 @@ final class OpenSSLConnection: TLSConnection {
         return 1
     }
 
+    /// Called from the ticket-key callback (servers).
+    func ticketKey(
+        name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, cipherContext: OpaquePointer,
+        macContext: OpaquePointer, encrypt: Bool
+    ) -> Int32 {
+        guard let keys = (contextOwner as? OpenSSLServerContext)?.ticketKeys else { return -1 }
+        return keys.handle(name: name, iv: iv, cipherContext: cipherContext, macContext: macContext, encrypt: encrypt)
+    }
+
     /// Called from the key-log callback (TLSKitInsecure).
     func logKeys(_ line: String) { keyLog?(line) }
 

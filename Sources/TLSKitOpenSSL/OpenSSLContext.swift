@@ -20,6 +20,8 @@ final class OpenSSLContextHandle: @unchecked Sendable {
     var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
     /// TLSKitInsecure's key-log sink, if attached.
     var keyLog: (@Sendable (String) -> Void)?
+    /// Server: the rotating session-ticket keys (shared by every SNI alternative).
+    var ticketKeys: OpenSSLTicketKeys?
 
     init(pointer: OpaquePointer, alpnWire: [UInt8]?) {
         self.pointer = pointer
@@ -256,6 +258,15 @@ private let keyLogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>
     Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue().logKeys(String(cString: line))
 }
 
+/// OpenSSL asks for a session-ticket key (to seal a ticket, or to open one).
+private let ticketKeyCallback: @convention(c) (
+    OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?, Int32
+) -> Int32 = { ssl, name, iv, cipherContext, macContext, encrypt in
+    guard let ssl, let name, let iv, let cipherContext, let macContext, let pointer = SSL_get_ex_data(ssl, 0) else { return -1 }
+    return Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue()
+        .ticketKey(name: name, iv: iv, cipherContext: cipherContext, macContext: macContext, encrypt: encrypt == 1)
+}
+
 /// A new session (ticket) arrived on a client connection: keep it for the next connection.
 private let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
     guard let ssl, let session, let pointer = SSL_get_ex_data(ssl, 0) else { return 0 }
@@ -376,6 +387,8 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     let configuration: TLSServerConfiguration
     let handle: OpenSSLContextHandle
     let library: OpenSSLLibraryContext
+    /// The rotating session-ticket keys.
+    let ticketKeys: OpenSSLTicketKeys
 
     init(library: OpenSSLLibraryContext, configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
@@ -384,8 +397,12 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
         let loader = OpenSSLCredentialLoader(library: library)
 
         var handles: [OpenSSLContextHandle] = []
+        let ticketKeys = try OpenSSLTicketKeys(library: library, lifetime: configuration.ticketKeyLifetime)
+        self.ticketKeys = ticketKeys
         for (index, chain) in configuration.certificateChains.enumerated() {
             let handle = try OpenSSLContextBuilder.make(library, settings, hooks: hooks)
+            handle.ticketKeys = ticketKeys
+            _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(handle.pointer, ticketKeyCallback)
             handle.leaf = try OpenSSLContextBuilder.useChain(
                 chain, field: "certificateChains[\(index)]", ctx: handle.pointer, loader: loader)
             try Self.configureClientAuthentication(handle.pointer, configuration, loader: loader)

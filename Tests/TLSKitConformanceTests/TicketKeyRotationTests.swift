@@ -1,0 +1,28 @@
+import Synchronization
+import Testing
+import TLSKit
+import TLSKitTestSupport
+@testable import TLSKitOpenSSL
+
+/// Session-ticket keys rotate: tickets under the previous key are still honoured, older
+/// ones are not. The server context's clock is moved by the test, not waited for.
+@Suite("Ticket key rotation (OpenSSL)")
+struct TicketKeyRotationTests {
+    @Test func ticketsSurviveOneRotationButNotTwo() throws {
+        let now = Mutex<UInt64>(1_000)
+        let backend = try OpenSSLBackend()
+        var serverConfig = Fixtures.serverConfig()
+        serverConfig.ticketKeyLifetime = .seconds(100)
+        let server = try #require(try backend.makeServerContext(serverConfig) as? OpenSSLServerContext)
+        server.ticketKeys.clock = { now.withLock { $0 } }
+        let client = try backend.makeClientContext(Fixtures.clientConfig())
+
+        #expect(try ResumptionTests.connect(client, server)?.resumed == false)  // ticket under key A
+        now.withLock { $0 += 150 }  // A is past its lifetime: key B seals new tickets, A still opens
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // resumed with A, renewed under B
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // resumed with B
+        now.withLock { $0 += 300 }  // B is two lifetimes old: its tickets are refused
+        #expect(try ResumptionTests.connect(client, server)?.resumed == false)
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // the fresh ticket works again
+    }
+}
