@@ -65,6 +65,20 @@ extension TLSError {
             verificationFailure: TLSVerificationFailure(reason: .noCertificate, backendText: backendText))
     }
 
+    /// No certificate could be read from `bytes`: says what the bytes look like instead.
+    package static func unreadableCertificate(field: String, origin: String, bytes: [UInt8], backendErrors: [String]) -> TLSError {
+        let text = String(decoding: bytes.prefix(65_536), as: UTF8.self)
+        var hint = "it must hold PEM certificates (-----BEGIN CERTIFICATE-----) or one DER certificate"
+        if text.contains("PRIVATE KEY-----") && !text.contains("CERTIFICATE-----") {
+            hint = "it holds a private key, not a certificate: were the certificate and key swapped?"
+        } else if text.contains("-----BEGIN CERTIFICATE-----") {
+            hint = "the PEM block is damaged (bad base64 or a truncated certificate)"
+        }
+        return TLSError(
+            .configuration, "\(field): no certificate could be read from \(origin): \(hint)",
+            backendErrors: backendErrors, feature: field)
+    }
+
     /// The peer spoke plain-text HTTP to a TLS port.
     package static func plainHTTP(peer: String, backendErrors: [String]) -> TLSError {
         TLSError(

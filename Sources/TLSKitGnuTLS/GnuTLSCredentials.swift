@@ -188,17 +188,8 @@ enum GnuTLSCertificates {
             gnutls_x509_crt_list_import2(&list, &count, $0, pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0)
         }
         guard status == GNUTLS_E_SUCCESS, let list, count > 0 else {
-            let text = String(decoding: bytes, as: UTF8.self)
-            var hint = "it must hold PEM certificates (-----BEGIN CERTIFICATE-----) or one DER certificate"
-            if text.contains("PRIVATE KEY-----") && !text.contains("CERTIFICATE-----") {
-                hint = "it holds a private key, not a certificate: were the certificate and key swapped?"
-            } else if text.contains("-----BEGIN CERTIFICATE-----") {
-                hint = "the PEM block is damaged (bad base64 or a truncated certificate)"
-            }
-            throw TLSError(
-                .configuration,
-                "\(field): no certificate could be read from \(origin): \(hint)",
-                backendErrors: [String(cString: gnutls_strerror(status))], feature: field)
+            throw .unreadableCertificate(
+                field: field, origin: origin, bytes: bytes, backendErrors: [String(cString: gnutls_strerror(status))])
         }
         defer {
             for i in 0..<Int(count) { gnutls_x509_crt_deinit(list[i]) }

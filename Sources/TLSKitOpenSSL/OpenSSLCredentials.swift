@@ -104,16 +104,7 @@ struct OpenSSLCredentialLoader {
             }
         }
         if result.isEmpty {
-            let text = String(decoding: bytes, as: UTF8.self)
-            var hint = "it must hold PEM certificates (-----BEGIN CERTIFICATE-----) or one DER certificate"
-            if text.contains("PRIVATE KEY-----") && !text.contains("CERTIFICATE-----") {
-                hint = "it holds a private key, not a certificate: were the certificate and key swapped?"
-            } else if text.contains("-----BEGIN CERTIFICATE-----") {
-                hint = "the PEM block is damaged (bad base64 or a truncated certificate)"
-            }
-            throw TLSError(
-                .configuration, "\(field): no certificate could be read from \(origin): \(hint)",
-                backendErrors: failure.map(\.text), feature: field)
+            throw .unreadableCertificate(field: field, origin: origin, bytes: bytes, backendErrors: failure.map(\.text))
         }
         return result
     }
