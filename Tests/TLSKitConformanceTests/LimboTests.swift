@@ -32,8 +32,13 @@ struct LimboTests {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// `shared/` beside the repository (as on developers' machines and in CI), or
+    /// `TLSKIT_SHARED`.
     static func cases() throws -> [Case] {
-        let url = repository.deletingLastPathComponent().appendingPathComponent("shared/data/x509-limbo/limbo.json")
+        let shared = ProcessInfo.processInfo.environment["TLSKIT_SHARED"].map { URL(fileURLWithPath: $0) }
+            ?? repository.deletingLastPathComponent().appendingPathComponent("shared")
+        let url = shared.appendingPathComponent("data/x509-limbo/limbo.json")
+        try #require(FileManager.default.fileExists(atPath: url.path), "x509-limbo vectors not found at \(url.path); set TLSKIT_SHARED to the shared/ folder")
         struct File: Decodable { let testcases: [Case] }
         return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).testcases
     }
