@@ -63,7 +63,9 @@ public struct TLSContextHooks: Sendable {
     /// only when the client sent a certificate. Default `nil`: no extra check.
     ///
     /// The hook runs synchronously on the thread driving the connection; keep it fast and
-    /// do not block (the OpenSSL and GnuTLS backends cannot suspend a handshake for it).
+    /// do not block. Neither backend suspends the handshake for it today: OpenSSL 3's
+    /// retry-verify could (future work; it needs a "verification pending" result in
+    /// ``TLSConnection``), GnuTLS has no equivalent.
     public var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
     /// Behaviour other modules attach (key logging from TLSKitInsecure). Default: empty.
     public var extensions: TLSHookExtensions = TLSHookExtensions()

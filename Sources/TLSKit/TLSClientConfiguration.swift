@@ -47,6 +47,10 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// trusted clock; tests). Default `nil`: the current time. Backends without
     /// ``TLSFeature/verificationTime`` refuse a non-`nil` value.
     public var verificationTime: TLSVerificationTime?
+    /// The longest peer chain accepted: the number of certificates from the peer's leaf to
+    /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
+    /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
+    public var maximumChainLength: Int?
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -68,6 +72,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.serverName = serverName
         self.verificationTime = nil
         self.resumesSessions = true
+        self.maximumChainLength = nil
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -149,6 +154,9 @@ extension TLSClientConfiguration {
     /// Checks what can be checked without a backend: version bounds against the policy,
     /// empty lists. Backends call this first in their own `validate`.
     public func validateBackendNeutral() throws(TLSError) {
+        if let maximumChainLength, maximumChainLength < 1 {
+            throw TLSError.configuration(field: "maximumChainLength", "must be at least 1 (the leaf alone)")
+        }
         try validateCommon(
             cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
     }

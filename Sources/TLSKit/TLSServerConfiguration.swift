@@ -51,6 +51,10 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     public var ticketKeyLifetime: Duration
     /// Verify client certificates as of this time instead of now. Default `nil`: now.
     public var verificationTime: TLSVerificationTime?
+    /// The longest peer chain accepted: the number of certificates from the peer's leaf to
+    /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
+    /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
+    public var maximumChainLength: Int?
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -72,6 +76,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.keyExchangeGroups = nil
         self.verificationTime = nil
         self.ticketKeyLifetime = .seconds(12 * 3600)
+        self.maximumChainLength = nil
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -87,6 +92,9 @@ public struct TLSServerConfiguration: Hashable, Sendable {
 
     /// Checks what can be checked without a backend. Backends call this first.
     public func validateBackendNeutral() throws(TLSError) {
+        if let maximumChainLength, maximumChainLength < 1 {
+            throw TLSError.configuration(field: "maximumChainLength", "must be at least 1 (the leaf alone)")
+        }
         guard ticketKeyLifetime >= .seconds(1) else {
             throw TLSError.configuration(field: "ticketKeyLifetime", "must be at least one second")
         }

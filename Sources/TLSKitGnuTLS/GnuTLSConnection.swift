@@ -427,6 +427,12 @@ final class GnuTLSConnection: TLSConnection {
             verificationFailure?.peerCertificates = chain
             return -1
         }
+        if let limit = state.maximumChainLength, verifiedChain(chain).count > limit {
+            verificationFailure = TLSVerificationFailure(
+                reason: .chainTooLong, backendText: "the chain to the trust anchor is longer than \(limit) certificates",
+                peerCertificates: chain)
+            return -1
+        }
         guard let verifyPeer = state.verifyPeer else { return 0 }
         var selected = gnutls_datum_t()
         var alpn: TLSApplicationProtocol?

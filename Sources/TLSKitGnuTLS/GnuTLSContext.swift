@@ -24,6 +24,8 @@ final class GnuTLSContextState: @unchecked Sendable {
     let insecure: TLSInsecure.Verification?
     /// Client: session tickets by server name, when resumption is on.
     let sessions: TLSSessionCache<GnuTLSSessionTicket>?
+    /// The longest verified chain accepted (leaf to anchor), if limited.
+    var maximumChainLength: Int?
     /// Server: how long tickets are valid (from ticketKeyLifetime).
     var ticketLifetimeSeconds: Int64 = 12 * 3600
     /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
@@ -97,6 +99,7 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
             side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
             alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks,
             insecure: configuration.insecureVerification, resumesSessions: configuration.resumesSessions)
+        state.maximumChainLength = configuration.maximumChainLength
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -139,6 +142,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
             alpn: configuration.applicationProtocols,
             clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks)
         state.ticketLifetimeSeconds = configuration.ticketKeyLifetime.components.seconds
+        state.maximumChainLength = configuration.maximumChainLength
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")

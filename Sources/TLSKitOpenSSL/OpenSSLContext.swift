@@ -50,12 +50,14 @@ struct OpenSSLContextSettings {
     var alpn: [TLSApplicationProtocol]
     var options: TLSBackendOptions
     var verificationTime: TLSVerificationTime? = nil
+    var maximumChainLength: Int? = nil
 
     init(_ c: TLSClientConfiguration) throws(TLSError) {
         self.init(
             side: .client, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
             groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
         verificationTime = c.verificationTime
+        maximumChainLength = c.maximumChainLength
     }
 
     init(_ c: TLSServerConfiguration) throws(TLSError) {
@@ -63,6 +65,7 @@ struct OpenSSLContextSettings {
             side: .server, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
             groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
         verificationTime = c.verificationTime
+        maximumChainLength = c.maximumChainLength
     }
 
     init(
@@ -125,6 +128,10 @@ enum OpenSSLContextBuilder {
                 feature: "minimumVersion")
         }
 
+        if let length = s.maximumChainLength {
+            // OpenSSL's depth d admits the leaf, d intermediates and the anchor.
+            SSL_CTX_set_verify_depth(ctx, Int32(max(0, length - 2)))
+        }
         if let time = s.verificationTime {
             X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), time_t(time.secondsSince1970))
         }

@@ -128,3 +128,23 @@ struct CertificateDamageTests {
         #expect(pair.clientError?.verificationFailure?.reason == .badSignature)
     }
 }
+
+@Suite("Negative: chain length")
+struct ChainLengthTests {
+    @Test(arguments: TestBackends.all)
+    func aChainLongerThanAllowedIsRejected(backend: BackendUnderTest) throws {
+        let intermediate = try Fixtures.root.intermediate()
+        let leaf = try intermediate.issue(usage: .server)  // leaf, intermediate, root: 3
+        var fits = Fixtures.clientConfig()
+        fits.maximumChainLength = 3
+        let ok = try backend.pair(client: fits, server: Fixtures.serverConfig(leaf))
+        #expect(ok.handshake(), "\(String(describing: ok.clientError))")
+
+        var short = Fixtures.clientConfig()
+        short.maximumChainLength = 2
+        let refused = try backend.pair(client: short, server: Fixtures.serverConfig(leaf))
+        #expect(!refused.handshake())
+        #expect(refused.clientError?.code == .certificateVerification)
+        #expect(refused.clientError?.verificationFailure?.reason == .chainTooLong, "\(String(describing: refused.clientError))")
+    }
+}
