@@ -47,6 +47,11 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// trusted clock; tests). Default `nil`: the current time. Backends without
     /// ``TLSFeature/verificationTime`` refuse a non-`nil` value.
     public var verificationTime: TLSVerificationTime?
+    /// CRLs to check the peer's chain against. Default empty: no revocation checking.
+    /// With the OpenSSL backend the leaf's issuer must then have a CRL here, or verification
+    /// fails; GnuTLS checks the CRLs it has. A revoked certificate fails with
+    /// ``TLSVerificationFailure/Reason/revoked``.
+    public var revocationLists: [TLSRevocationList]
     /// The longest peer chain accepted: the number of certificates from the peer's leaf to
     /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
     /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
@@ -73,6 +78,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.verificationTime = nil
         self.resumesSessions = true
         self.maximumChainLength = nil
+        self.revocationLists = []
         self.backendOptions = TLSBackendOptions()
     }
 

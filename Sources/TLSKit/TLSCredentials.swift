@@ -232,3 +232,35 @@ public struct TLSSigningChain: Hashable, Sendable {
         self.intermediates = intermediates
     }
 }
+
+/// A certificate revocation list (CRL), described by where it comes from. Value type.
+public struct TLSRevocationList: Hashable, Sendable, CustomStringConvertible {
+    /// Where the CRL comes from.
+    public enum Source: Hashable, Sendable {
+        /// PEM text (`-----BEGIN X509 CRL-----`), one or more CRLs.
+        case pem([UInt8])
+        /// One DER-encoded CRL.
+        case der([UInt8])
+        /// A file holding PEM or DER CRLs.
+        case file(String)
+    }
+
+    /// Where the CRL comes from.
+    public var source: Source
+
+    /// Describes a CRL.
+    public init(_ source: Source) { self.source = source }
+
+    /// CRLs in PEM text.
+    public static func pem(_ text: String) -> TLSRevocationList { TLSRevocationList(.pem(Array(text.utf8))) }
+    /// A CRL file.
+    public static func file(_ path: String) -> TLSRevocationList { TLSRevocationList(.file(path)) }
+
+    public var description: String {
+        switch source {
+        case .pem(let b): return "TLSRevocationList(pem, \(b.count) bytes)"
+        case .der(let b): return "TLSRevocationList(der, \(b.count) bytes)"
+        case .file(let p): return "TLSRevocationList(file: \(p))"
+        }
+    }
+}

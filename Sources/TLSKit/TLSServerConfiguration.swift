@@ -51,6 +51,11 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     public var ticketKeyLifetime: Duration
     /// Verify client certificates as of this time instead of now. Default `nil`: now.
     public var verificationTime: TLSVerificationTime?
+    /// CRLs to check the peer's chain against. Default empty: no revocation checking.
+    /// With the OpenSSL backend the leaf's issuer must then have a CRL here, or verification
+    /// fails; GnuTLS checks the CRLs it has. A revoked certificate fails with
+    /// ``TLSVerificationFailure/Reason/revoked``.
+    public var revocationLists: [TLSRevocationList]
     /// The longest peer chain accepted: the number of certificates from the peer's leaf to
     /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
     /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
@@ -77,6 +82,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.verificationTime = nil
         self.ticketKeyLifetime = .seconds(12 * 3600)
         self.maximumChainLength = nil
+        self.revocationLists = []
         self.backendOptions = TLSBackendOptions()
     }
 

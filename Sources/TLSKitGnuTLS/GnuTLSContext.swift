@@ -92,6 +92,7 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
         self.configuration = configuration
         let credentials = try GnuTLSCredentials()
         try credentials.addTrust(configuration.trustStore, field: "trustStore")
+        try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
         if let chain = configuration.certificateChain {
             try credentials.addChain(chain, field: "certificateChain")
         }
@@ -134,6 +135,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
             let leaf = try credentials.addChain(chain, field: "certificateChains[\(index)]")
             if let trust = configuration.trustStore {
                 try credentials.addTrust(trust, field: "trustStore")
+                try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
             }
             chains.append((credentials, leaf))
         }

@@ -68,6 +68,23 @@ final class GnuTLSCredentials: @unchecked Sendable {
         }
     }
 
+    func addRevocationLists(_ lists: [TLSRevocationList], field: String) throws(TLSError) {
+        for (index, list) in lists.enumerated() {
+            let origin: String
+            let bytes: [UInt8]
+            switch list.source {
+            case .pem(let b): (origin, bytes) = ("the PEM given in \(field)[\(index)]", b)
+            case .der(let b): (origin, bytes) = ("the DER given in \(field)[\(index)]", b)
+            case .file(let path): (origin, bytes) = ("the file \(path)", try GnuTLSFiles.read(path, field: field, what: "CRL"))
+            }
+            let pem = String(decoding: bytes.prefix(4096), as: UTF8.self).contains("-----BEGIN")
+            let count = Self.withDatum(bytes) { gnutls_certificate_set_x509_crl_mem(pointer, $0, pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER) }
+            guard count > 0 else {
+                throw TLSError.configuration(field: field, "no CRL could be read from \(origin) (it must hold -----BEGIN X509 CRL----- blocks or one DER CRL)")
+            }
+        }
+    }
+
     private static func checkTrustCount(_ count: Int32, origin: String, field: String, bytes: [UInt8]) throws(TLSError) {
         if count > 0 { return }
         let why = count < 0 ? String(cString: gnutls_strerror(count)) : "no certificates found"

@@ -356,6 +356,7 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
         let loader = OpenSSLCredentialLoader(library: library)
         let store = try loader.trustStore(configuration.trustStore, field: "trustStore")
         SSL_CTX_set_cert_store(handle.pointer, store.release())
+        try loader.addRevocationLists(configuration.revocationLists, to: handle.pointer, field: "revocationLists")
         insecure = configuration.insecureVerification
         if let insecure {
             hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
@@ -439,6 +440,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             guard let trust = configuration.trustStore else { return }  // validated before
             let store = try loader.trustStore(trust, field: "trustStore")
             SSL_CTX_set_cert_store(ctx, store.release())
+            try loader.addRevocationLists(configuration.revocationLists, to: ctx, field: "revocationLists")
             let required = configuration.effectiveClientAuthentication == .required
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nil)
         }

@@ -420,6 +420,39 @@ struct OpenSSLCredentialLoader {
         return owner
     }
 
+    /// Adds CRLs to a context's store and turns on CRL checking of the leaf.
+    func addRevocationLists(_ lists: [TLSRevocationList], to ctx: OpaquePointer, field: String) throws(TLSError) {
+        guard !lists.isEmpty, let store = SSL_CTX_get_cert_store(ctx) else { return }
+        for (index, list) in lists.enumerated() {
+            let origin: String
+            let bytes: [UInt8]
+            switch list.source {
+            case .pem(let b): (origin, bytes) = ("the PEM given in \(field)[\(index)]", b)
+            case .der(let b): (origin, bytes) = ("the DER given in \(field)[\(index)]", b)
+            case .file(let path): (origin, bytes) = ("the file \(path)", try readFile(path, field: field, what: "CRL"))
+            }
+            var added = 0
+            ERR_clear_error()
+            bytes.withUnsafeBytes { raw in
+                guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return }
+                defer { BIO_free(bio) }
+                let pem = String(decoding: raw.prefix(4096), as: UTF8.self).contains("-----BEGIN")
+                while true {
+                    let crl = pem ? PEM_read_bio_X509_CRL(bio, nil, nil, nil) : d2i_X509_CRL_bio(bio, nil)
+                    guard let crl else { break }
+                    if X509_STORE_add_crl(store, crl) == 1 { added += 1 }
+                    X509_CRL_free(crl)
+                    if !pem { break }
+                }
+            }
+            ERR_clear_error()
+            guard added > 0 else {
+                throw TLSError.configuration(field: field, "no CRL could be read from \(origin) (it must hold -----BEGIN X509 CRL----- blocks or one DER CRL)")
+            }
+        }
+        _ = X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
+    }
+
     private func add(_ certificates: [OpenSSLCertificateRef], to store: OpaquePointer) throws(TLSError) {
         for cert in certificates where X509_STORE_add_cert(store, cert.pointer) != 1 {
             let entries = OpenSSLErrorStack.drain()
