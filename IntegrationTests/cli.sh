@@ -6,6 +6,7 @@
 # Usage: IntegrationTests/cli.sh PATH/TO/tlskit
 set -u
 TLSKIT=${1:?usage: cli.sh PATH/TO/tlskit}
+python3 -c 'import aiosmtpd' 2>/dev/null || { echo "missing Python module aiosmtpd (pip install aiosmtpd; scripts/test does)"; echo "0 passed, 1 failed"; exit 1; }
 for tool in openssl curl python3 gnutls-cli gnutls-serv certtool softhsm2-util pkcs11-tool unshare ip swtpm tpm2_createprimary tpm2-abrmd dbus-daemon; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool (install it; .ci/run does)"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -191,6 +192,34 @@ else
 fi
 stop_s_server
 rm -f "$WORK/keys.log" "$WORK/env-keys.log"
+
+# --- STARTTLS (SMTP): tlskit serve against s_client and curl, tlskit connect against aiosmtpd -
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --starttls smtp || fail "[$B] serve --starttls smtp starts"
+out=$(printf 'QUIT\r\n' | timeout 10 openssl s_client -starttls smtp -connect 127.0.0.1:$PORT -CAfile "$WORK/ecdsa-ca.pem" -verify_return_error -brief 2>&1)
+if echo "$out" | grep -q "Protocol version: TLSv1.3" && echo "$out" | grep -q "Verification: OK"; then ok "[$B] openssl s_client -starttls smtp -> tlskit serve --starttls smtp"
+else fail "[$B] openssl s_client -starttls smtp -> tlskit serve --starttls smtp" "$(echo "$out" | tail -3)"; fi
+printf 'Subject: TLSKit test\r\n\r\nhello over STARTTLS\r\n' > "$WORK/mail.txt"
+if timeout 15 curl -sS --ssl-reqd --cacert "$WORK/ecdsa-ca.pem" --mail-from a@example.test --mail-rcpt b@example.test \
+        -T "$WORK/mail.txt" smtp://127.0.0.1:$PORT 2> "$WORK/err"; then
+    sleep 0.2
+    if grep -q "1 message(s) over TLSv1.3" "$WORK/serve.out"; then ok "[$B] curl smtp:// --ssl-reqd delivers a message to tlskit serve --starttls smtp"
+    else fail "[$B] curl smtp:// --ssl-reqd delivers a message" "$(cat "$WORK/serve.out")"; fi
+else
+    fail "[$B] curl smtp:// --ssl-reqd delivers a message" "$(cat "$WORK/err")"
+fi
+out=$(timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --starttls smtp 2>&1)
+if echo "$out" | grep -q "SMTP: 221"; then ok "[$B] tlskit connect --starttls smtp -> tlskit serve --starttls smtp"
+else fail "[$B] tlskit connect --starttls smtp -> tlskit serve --starttls smtp" "$(echo "$out" | tail -3)"; fi
+stop_serve
+APORT=""
+for _ in $(seq 1 20); do c=$((20000 + RANDOM % 30000)); (echo > /dev/tcp/127.0.0.1/$c) 2>/dev/null || { APORT=$c; break; }; done
+python3 -m aiosmtpd -n -l 127.0.0.1:$APORT --tlscert "$WORK/ecdsa.pem" --tlskey "$WORK/ecdsa.key" > "$WORK/aiosmtpd.log" 2>&1 &
+PIDS+=($!); A_PID=$!
+for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$APORT) 2>/dev/null && break; sleep 0.05; done
+out=$(timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$APORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --starttls smtp 2>&1)
+if echo "$out" | grep -q "verified" && echo "$out" | grep -q "SMTP: 221"; then ok "[$B] tlskit connect --starttls smtp -> aiosmtpd (a real SMTP server)"
+else fail "[$B] tlskit connect --starttls smtp -> aiosmtpd" "$(echo "$out" | tail -3) $(tail -3 "$WORK/aiosmtpd.log")"; fi
+kill $A_PID 2>/dev/null; wait $A_PID 2>/dev/null
 
 # --- our client against gnutls-serv, in a private network namespace -----------------------
 # gnutls-serv cannot bind to loopback only, so it runs where loopback is the only interface.

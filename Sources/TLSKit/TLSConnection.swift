@@ -72,6 +72,11 @@ public protocol TLSConnection: AnyObject {
 
     /// What was negotiated; `nil` until the handshake has completed.
     var connectionInfo: TLSConnectionInfo? { get }
+
+    /// Takes the network bytes received but not consumed by TLS: after the peer's
+    /// close_notify, the cleartext that followed it (for protocols that return to
+    /// cleartext, such as FTP's CCC). Empty when nothing is left over.
+    func takeUnprocessedInput() -> [UInt8]
 }
 
 /// Which side of a TLS connection.

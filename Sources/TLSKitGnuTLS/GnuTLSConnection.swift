@@ -248,6 +248,12 @@ final class GnuTLSConnection: TLSConnection {
 
     var connectionInfo: TLSConnectionInfo? { info }
 
+    func takeUnprocessedInput() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: input.count)
+        let n = bytes.withUnsafeMutableBytes { input.read(into: $0.baseAddress!, maximum: $0.count) }
+        return Array(bytes.prefix(n))
+    }
+
     // MARK: Helpers
 
     private func fail(_ status: Int32, phase: GnuTLSFailure.Phase) -> TLSError {

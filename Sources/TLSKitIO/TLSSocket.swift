@@ -63,18 +63,27 @@ public final class TLSSocket {
     ///   - timeout: for the TCP connect and then every read and write. Default 30 s.
     /// - Throws: ``TLSError`` (`.io`/`.timeout` for the TCP part, the handshake's error
     ///   otherwise).
+    /// - Parameter beforeHandshake: a cleartext exchange on the connected socket before TLS
+    ///   starts (STARTTLS: read the greeting, send `STARTTLS`, read the go-ahead). Default
+    ///   `nil`: TLS from the first byte.
     public static func connect(
         host: String, port: UInt16, context: any TLSClientContext, serverName: TLSServerName? = nil,
-        timeout: Duration? = .seconds(30)
+        timeout: Duration? = .seconds(30), beforeHandshake: ((Int32) throws(TLSError) -> Void)? = nil
     ) throws(TLSError) -> TLSSocket {
         let name: TLSServerName
         if let serverName { name = serverName } else { name = try TLSServerName(host) }
         let connection = try context.makeConnection(serverName: name)
         var lastError = TLSError(.io, "no address found for \(host)")
         for (family, address) in try POSIX.resolve(host: host, port: port, passive: false) {
-            do {
+            do throws(TLSError) {
                 let fd = try POSIX.connect(family: family, address: address, timeout: timeout)
                 let socket = TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)")
+                if let beforeHandshake {
+                    do throws(TLSError) { try beforeHandshake(fd) } catch {
+                        socket.close()
+                        throw TLSError(error.code == .io ? .handshake : error.code, "before TLS: \(error.message)")
+                    }
+                }
                 try socket.handshake()
                 return socket
             } catch where error.code == .io || error.code == .timeout && !connection.isHandshakeComplete && connection.pendingOutputByteCount == 0 {
@@ -190,6 +199,29 @@ public final class TLSSocket {
                 throw error
             }
         }
+    }
+
+    /// Ends TLS and gives the plain socket back: sends close_notify, reads until the peer's
+    /// close_notify (discarding data in between), and returns the file descriptor — now
+    /// owned by the caller — with any cleartext the peer sent after its close_notify.
+    ///
+    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hangs up instead.
+    public func unwrap() throws(TLSError) -> (fileDescriptor: Int32, cleartext: [UInt8]) {
+        guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+        var status = try connection.shutdown()
+        try flush()
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while status == .awaitingPeer {
+            let read = scratch.withUnsafeMutableBytes { raw in Result { () throws(TLSError) in try connection.read(into: raw) } }
+            switch try read.get() {
+            case .closed: status = try connection.shutdown()
+            case .bytes: continue
+            case .needsInput: try fill()
+            }
+        }
+        let fd = fileDescriptor
+        fileDescriptor = -1  // the caller owns it now
+        return (fd, connection.takeUnprocessedInput())
     }
 
     /// Closes the file descriptor (without a TLS close_notify; use ``shutdown(waitForPeer:)`` first).

@@ -204,6 +204,14 @@ final class OpenSSLConnection: TLSConnection {
 
     var connectionInfo: TLSConnectionInfo? { info }
 
+    func takeUnprocessedInput() -> [UInt8] {
+        let count = Int(BIO_ctrl_pending(readBIO))
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = BIO_read(readBIO, &bytes, Int32(count))
+        return n > 0 ? Array(bytes.prefix(Int(n))) : []
+    }
+
     // MARK: Helpers
 
     private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {

@@ -37,6 +37,8 @@ struct Connect: ParsableCommand {
     var reconnect: Int = 0
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
+    @Option(help: "Start in cleartext and upgrade with STARTTLS: smtp.")
+    var starttls: Serve.StartTLS?
     @Flag(name: .customLong("webpki"), help: "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification.")
     var webPKI = false
     @Flag(name: .customLong("insecure-no-hostname-check"), help: "Do not check the server's name. INSECURE.")
@@ -84,8 +86,10 @@ struct Connect: ParsableCommand {
 
         let socket: TLSSocket
         do {
+            let preamble: ((Int32) throws(TLSError) -> Void)? = starttls == .smtp ? { fd throws(TLSError) in try SMTP.clientStartTLS(fd) } : nil
             socket = try TLSSocket.connect(
-                host: host, port: port, context: context, serverName: name, timeout: .milliseconds(Int(timeout * 1000)))
+                host: host, port: port, context: context, serverName: name, timeout: .milliseconds(Int(timeout * 1000)),
+                beforeHandshake: preamble)
         } catch {
             if json { printFlushed(Report.json(nil, error: error, backend: backend.name, target: target)) }
             CLI.exit(for: error)
@@ -110,6 +114,12 @@ struct Connect: ParsableCommand {
             } catch {
                 CLI.exit(for: error)
             }
+        }
+        if starttls == .smtp && send == nil {
+            // Say goodbye properly inside TLS.
+            try? socket.send("QUIT\r\n")
+            socket.setTimeout(.seconds(2))
+            if let reply = try? socket.receive() { printFlushed("SMTP: " + String(decoding: reply, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         socket.setTimeout(.seconds(2))
         try? socket.shutdown(waitForPeer: true)

@@ -9,6 +9,7 @@ struct Serve: ParsableCommand {
         discussion: "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www).")
 
     enum Mode: String, ExpressibleByArgument { case echo, http }
+    enum StartTLS: String, ExpressibleByArgument { case smtp }
 
     @Option(help: "Address to listen on, HOST:PORT (port 0: any free port).")
     var listen: String
@@ -27,6 +28,8 @@ struct Serve: ParsableCommand {
     var mode: Mode = .echo
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
+    @Option(help: "Start in cleartext and upgrade with STARTTLS: smtp (a minimal SMTP server; --mode is then ignored).")
+    var starttls: StartTLS?
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
@@ -61,8 +64,13 @@ struct Serve: ParsableCommand {
             }
             let box = Handoff(socket)
             let mode = self.mode
+            let starttls = self.starttls
             Thread.detachNewThread {
-                Serve.handle(box.value, mode: mode)
+                if starttls == .smtp {
+                    Serve.handleSMTP(box.value)
+                } else {
+                    Serve.handle(box.value, mode: mode)
+                }
             }
         }
     }
@@ -93,6 +101,20 @@ struct Serve: ParsableCommand {
                 try socket.send(response)
                 try socket.shutdown(waitForPeer: true)
             }
+        } catch {
+            FileHandle.standardError.write(Data("tlskit: connection from \(peer): \(error.code): \(error.message)\n".utf8))
+        }
+    }
+
+    /// SMTP with STARTTLS: cleartext greeting and EHLO, then TLS, then a minimal mail sink.
+    static func handleSMTP(_ socket: TLSSocket) {
+        defer { socket.close() }
+        let peer = socket.peerAddress ?? "?"
+        do {
+            guard try SMTP.serverStartTLS(socket.fileDescriptor) else { return }
+            try socket.handshake()
+            let messages = try SMTP.serve(socket)
+            printFlushed("smtp from \(peer): \(messages.count) message(s) over \(socket.connectionInfo.map { "\($0.protocolVersion)" } ?? "?")")
         } catch {
             FileHandle.standardError.write(Data("tlskit: connection from \(peer): \(error.code): \(error.message)\n".utf8))
         }
