@@ -193,6 +193,22 @@ fi
 stop_s_server
 rm -f "$WORK/keys.log" "$WORK/env-keys.log"
 
+# --- 1,000 connections: no descriptor leaks on either side ---------------------------------
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --mode http || fail "[$B] serve for the leak check starts"
+before=$(ls /proc/$SERVE_PID/fd | wc -l)
+out=$(timeout 120 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
+    --send 'GET / HTTP/1.0\r\n\r\n' --reconnect 999 2>&1)
+sleep 0.5
+after=$(ls /proc/$SERVE_PID/fd | wc -l)
+line=$(echo "$out" | grep "open descriptors before/after")
+client_before=$(echo "$line" | sed 's|.*after: \([0-9]*\)/.*|\1|'); client_after=$(echo "$line" | sed 's|.*/\([0-9]*\)$|\1|')
+if [ -n "$line" ] && [ "$before" = "$after" ] && [ "$client_before" = "$client_after" ]; then
+    ok "[$B] 1,000 connections leak no descriptor (server $before/$after, client $client_before/$client_after)"
+else
+    fail "[$B] 1,000 connections leak no descriptor" "server $before/$after; $line; $(echo "$out" | tail -2)"
+fi
+stop_serve
+
 # --- STARTTLS (SMTP): tlskit serve against s_client and curl, tlskit connect against aiosmtpd -
 start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --starttls smtp || fail "[$B] serve --starttls smtp starts"
 out=$(printf 'QUIT\r\n' | timeout 10 openssl s_client -starttls smtp -connect 127.0.0.1:$PORT -CAfile "$WORK/ecdsa-ca.pem" -verify_return_error -brief 2>&1)

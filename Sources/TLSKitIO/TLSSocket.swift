@@ -33,6 +33,12 @@ public final class TLSSocket {
 
     private let inBuffer: UnsafeMutableRawBufferPointer
     private let outBuffer: UnsafeMutableRawBufferPointer
+    /// Non-blocking mode: TLS bytes taken from the connection but not yet accepted by the
+    /// kernel (from `pendingStart`).
+    private var pendingSend: [UInt8] = []
+    private var pendingStart = 0
+    /// Whether the socket is in non-blocking mode (see ``setNonBlocking(_:)``).
+    public private(set) var isNonBlocking = false
     private static let bufferSize = 65_536
 
     /// Wraps a connected stream socket the caller hands over (it is closed with this
@@ -93,9 +99,144 @@ public final class TLSSocket {
         throw lastError
     }
 
+    // MARK: - Non-blocking use
+
+    /// Puts the socket in non-blocking mode (or back). In non-blocking mode use the `try…`
+    /// operations, which answer ``TLSIOResult/wouldBlockOnRead`` or
+    /// ``TLSIOResult/wouldBlockOnWrite`` instead of waiting, so the socket can sit in any
+    /// poll/epoll loop: wait for the named readiness of ``fileDescriptor`` and call again.
+    public func setNonBlocking(_ on: Bool) {
+        guard fileDescriptor >= 0 else { return }
+        let flags = fcntl(fileDescriptor, F_GETFL)
+        _ = fcntl(fileDescriptor, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)
+        isNonBlocking = on
+    }
+
+    /// Advances the handshake without blocking.
+    ///
+    /// - Returns: `.completed(0)` once it is done; a would-block result otherwise.
+    public func tryHandshake() throws(TLSError) -> TLSIOResult {
+        while true {
+            if try !tryFlushPending() { return .wouldBlockOnWrite }
+            let status: TLSHandshakeStatus
+            do { status = try connection.handshake() } catch {
+                _ = try? tryFlushPending()
+                throw error
+            }
+            if try !tryFlushPending() { return .wouldBlockOnWrite }
+            switch status {
+            case .complete: return .completed(0)
+            case .outputPending: continue
+            case .needsInput: if try !tryFill() { return .wouldBlockOnRead }
+            }
+        }
+    }
+
+    /// Reads without blocking: `.completed(n)` with n ≥ 1 plaintext bytes, `.closed` after
+    /// the peer's close_notify, or a would-block result.
+    public func tryReceive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSIOResult {
+        if !connection.isHandshakeComplete {
+            let progress = try tryHandshake()
+            guard progress == .completed(0) else { return progress }
+        }
+        while true {
+            if try !tryFlushPending() { return .wouldBlockOnWrite }
+            let result: TLSReadResult
+            do { result = try connection.read(into: buffer) } catch {
+                _ = try? tryFlushPending()
+                throw error
+            }
+            switch result {
+            case .bytes(let n):
+                _ = try tryFlushPending()
+                return .completed(n)
+            case .closed:
+                return .closed
+            case .needsInput:
+                if try !tryFill() { return .wouldBlockOnRead }
+            }
+        }
+    }
+
+    /// Encrypts `bytes` and sends as much as the kernel takes now. Returns `.completed(n)`
+    /// with the plaintext bytes accepted (all of them); the records not yet sent wait until
+    /// ``tryFlush()`` (call it when the socket is writable). While records are waiting,
+    /// nothing more is accepted: `.wouldBlockOnWrite`.
+    public func trySend(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> TLSIOResult {
+        if !connection.isHandshakeComplete {
+            let progress = try tryHandshake()
+            guard progress == .completed(0) else { return progress }
+        }
+        if try !tryFlushPending() { return .wouldBlockOnWrite }
+        let n = try connection.write(bytes)
+        _ = try tryFlushPending()
+        return .completed(n)
+    }
+
+    /// Sends waiting records without blocking: `.completed(0)` when none are left.
+    public func tryFlush() throws(TLSError) -> TLSIOResult {
+        try tryFlushPending() ? .completed(0) : .wouldBlockOnWrite
+    }
+
+    /// Moves the connection's output to the kernel; `false` if the kernel would block.
+    private func tryFlushPending() throws(TLSError) -> Bool {
+        while true {
+            if pendingStart == pendingSend.count {
+                pendingSend.removeAll(keepingCapacity: true)
+                pendingStart = 0
+                guard connection.pendingOutputByteCount > 0 else { return true }
+                let n = connection.drainOutput(into: outBuffer)
+                pendingSend.append(contentsOf: UnsafeRawBufferPointer(rebasing: outBuffer[0..<n]))
+            }
+            guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+            let sent = pendingSend.withUnsafeBytes {
+                Glibc.send(fileDescriptor, $0.baseAddress! + pendingStart, $0.count - pendingStart, POSIX.noSignal)
+            }
+            if sent < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return false }
+                throw POSIX.ioError("send()")
+            }
+            pendingStart += sent
+        }
+    }
+
+    /// Reads what the kernel has into the connection; `false` if it would block.
+    private func tryFill() throws(TLSError) -> Bool {
+        guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+        while true {
+            let n = recv(fileDescriptor, inBuffer.baseAddress, inBuffer.count, 0)
+            if n > 0 {
+                try connection.receive(UnsafeRawBufferPointer(rebasing: inBuffer[0..<n]))
+                return true
+            }
+            if n == 0 {
+                connection.receiveEndOfInput()
+                return true
+            }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return false }
+            throw POSIX.ioError("recv()")
+        }
+    }
+
     /// Changes the time-out for later reads and writes (`nil`: wait forever).
     public func setTimeout(_ timeout: Duration?) {
         if fileDescriptor >= 0 { POSIX.setTimeouts(fileDescriptor, timeout) }
+    }
+
+    /// Opens a plain TCP connection (IPv4 or IPv6, each resolved address in turn), for
+    /// protocols that talk cleartext before TLS; wrap it later with
+    /// ``init(fileDescriptor:connection:timeout:peerAddress:)``. The caller owns the
+    /// descriptor until it hands it over.
+    public static func openTCP(host: String, port: UInt16, timeout: Duration? = .seconds(30)) throws(TLSError) -> Int32 {
+        var lastError = TLSError(.io, "no address found for \(host)")
+        for (family, address) in try POSIX.resolve(host: host, port: port, passive: false) {
+            do { return try POSIX.connect(family: family, address: address, timeout: timeout) } catch {
+                lastError = TLSError(error.code, "\(host):\(port): \(error.message)")
+            }
+        }
+        throw lastError
     }
 
     /// What the handshake negotiated; `nil` before it completed.
@@ -267,6 +408,18 @@ public final class TLSSocket {
             throw POSIX.ioError("recv()")
         }
     }
+}
+
+/// The result of a non-blocking ``TLSSocket`` operation.
+public enum TLSIOResult: Hashable, Sendable {
+    /// Done: the number of plaintext bytes moved (0 for a handshake or a flush).
+    case completed(Int)
+    /// Wait until the socket is readable, then call again.
+    case wouldBlockOnRead
+    /// Wait until the socket is writable, then call again.
+    case wouldBlockOnWrite
+    /// The peer sent close_notify.
+    case closed
 }
 
 /// A listening TCP socket that accepts TLS connections for a server context.

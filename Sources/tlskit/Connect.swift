@@ -33,7 +33,7 @@ struct Connect: ParsableCommand {
     var timeout: Double = 10
     @Option(name: .customLong("verify-time"), help: "Verify the server's certificates as of this ISO 8601 time instead of now.")
     var verifyTime: String?
-    @Option(help: "Connect this many more times with the same context, to show session resumption.")
+    @Option(help: "Connect this many more times with the same context, to show session resumption (with --send, each connection sends it and reads the answer).")
     var reconnect: Int = 0
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
@@ -125,20 +125,39 @@ struct Connect: ParsableCommand {
         try? socket.shutdown(waitForPeer: true)
         socket.close()
 
+        let descriptorsBefore = Self.openDescriptors()
+        var resumedCount = 0
         for attempt in 0..<max(0, reconnect) {
             do {
                 let again = try TLSSocket.connect(
                     host: host, port: port, context: context, serverName: name, timeout: .milliseconds(Int(timeout * 1000)))
                 let resumed = again.connectionInfo?.resumed == true
-                // Read what the server sends after the handshake (new tickets) before closing.
-                again.setTimeout(.milliseconds(200))
-                _ = try? again.receive()
+                if let send {
+                    // The same request again; read the answer (and new tickets) until the server closes.
+                    try again.send(CLI.unescape(send))
+                    again.setTimeout(.seconds(2))
+                    while let chunk = try? again.receive(), !chunk.isEmpty {}
+                } else {
+                    // Read what the server sends after the handshake (new tickets) before closing.
+                    again.setTimeout(.milliseconds(200))
+                    _ = try? again.receive()
+                }
                 try? again.shutdown(waitForPeer: false)
                 again.close()
-                printFlushed("reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
+                if resumed { resumedCount += 1 }
+                if reconnect <= 10 || attempt == reconnect - 1 {
+                    printFlushed("reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
+                }
             } catch {
                 CLI.exit(for: error)
             }
         }
+        if reconnect > 0 {
+            printFlushed("reconnects: \(reconnect), resumed \(resumedCount); open descriptors before/after: \(descriptorsBefore)/\(Self.openDescriptors())")
+        }
+    }
+
+    static func openDescriptors() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
     }
 }
