@@ -1,0 +1,184 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+public import TLSKit
+
+/// An async/await TLS connection for any backend, built on ``TLSSocket``.
+///
+/// Each stream does its blocking socket work on its own serial dispatch queue (never on
+/// Swift's cooperative threads), so `await`ing a read does not hold up other tasks.
+/// Cancelling a task that is waiting in ``read(maximumCount:)``, ``write(_:)`` or the
+/// handshake closes the connection and releases its file descriptor; the call throws
+/// `CancellationError`.
+///
+/// Thread-safety: `Sendable`; calls are serialised on the stream's queue. For thousands of
+/// connections use the SwiftNIO adapter instead (one thread per waiting operation here).
+public final class TLSStream: Sendable {
+    private let queue: DispatchQueue
+    private let state: State
+
+    private final class State: @unchecked Sendable {
+        // @unchecked: `socket` is used only on the stream's queue; `descriptor` and
+        // `cancelled` are behind the mutex (read from cancellation handlers).
+        var socket: TLSSocket?
+        let mutex = TLSMutex()
+        var descriptor: Int32 = -1
+        var cancelled = false
+    }
+
+    private init(socket: TLSSocket, label: String) {
+        queue = DispatchQueue(label: "tlskit.stream.\(label)")
+        state = State()
+        state.socket = socket
+        state.descriptor = socket.fileDescriptor
+    }
+
+    /// Connects and completes the handshake.
+    ///
+    /// - Parameters: as ``TLSSocket/connect(host:port:context:serverName:timeout:beforeHandshake:)``.
+    public static func connect(
+        host: String, port: UInt16, context: any TLSClientContext, serverName: TLSServerName? = nil,
+        timeout: Duration? = .seconds(30)
+    ) async throws -> TLSStream {
+        let name: TLSServerName
+        if let serverName { name = serverName } else { name = try TLSServerName(host) }
+        let fd = try await onThread { () throws(TLSError) in try TLSSocket.openTCP(host: host, port: port, timeout: timeout) }
+        let connection = try context.makeConnection(serverName: name)
+        let stream = TLSStream(socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), label: "\(host):\(port)")
+        try await stream.perform { socket throws(TLSError) in try socket.handshake() }
+        return stream
+    }
+
+    /// Wraps an accepted or already-connected socket (its handshake runs on first use, or
+    /// now with ``handshake()``).
+    public convenience init(_ socket: TLSSocket) {
+        self.init(socket: socket, label: socket.peerAddress ?? "socket")
+    }
+
+    /// Runs the handshake (returns at once if it is done).
+    public func handshake() async throws {
+        try await perform { socket throws(TLSError) in try socket.handshake() }
+    }
+
+    /// What the handshake negotiated.
+    public var connectionInfo: TLSConnectionInfo? {
+        get async { try? await perform { socket throws(TLSError) in socket.connectionInfo } }
+    }
+
+    /// Reads up to `maximumCount` bytes; `nil` once the peer has closed cleanly.
+    public func read(maximumCount: Int = 65_536) async throws -> [UInt8]? {
+        try await perform { socket throws(TLSError) in try socket.receive(maximumCount: maximumCount) }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: [UInt8]) async throws {
+        try await perform { socket throws(TLSError) in try socket.send(bytes) }
+    }
+
+    /// Writes a string's UTF-8 bytes.
+    public func write(_ text: String) async throws { try await write(Array(text.utf8)) }
+
+    /// Sends close_notify (without waiting for the peer's) and closes the socket.
+    public func close() async {
+        _ = try? await perform { socket throws(TLSError) in
+            try? socket.shutdown(waitForPeer: false)
+            socket.close()
+        }
+    }
+
+    /// Whether the stream's file descriptor has been released.
+    public var isClosed: Bool { state.mutex.withLock { state.descriptor < 0 } }
+
+    // MARK: - Plumbing
+
+    /// Runs `body` on the stream's queue; cancellation shuts the socket down, which wakes
+    /// the blocked call, and the socket is then closed.
+    private func perform<R: Sendable>(_ body: @escaping @Sendable (TLSSocket) throws(TLSError) -> R) async throws -> R {
+        let state = self.state
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+                queue.async {
+                    guard let socket = state.socket, socket.fileDescriptor >= 0 else {
+                        continuation.resume(throwing: TLSError(.closed, "the stream is closed"))
+                        return
+                    }
+                    if state.mutex.withLock({ state.cancelled }) {
+                        socket.close()
+                        state.mutex.withLock { state.descriptor = -1 }
+                        continuation.resume(throwing: CancellationError())
+                        return
+                    }
+                    do {
+                        let value = try body(socket)
+                        if socket.fileDescriptor < 0 { state.mutex.withLock { state.descriptor = -1 } }
+                        continuation.resume(returning: value)
+                    } catch {
+                        let cancelled = state.mutex.withLock { state.cancelled }
+                        if cancelled {
+                            socket.close()
+                            state.mutex.withLock { state.descriptor = -1 }
+                        }
+                        continuation.resume(throwing: cancelled ? CancellationError() : error)
+                    }
+                }
+            }
+        } onCancel: {
+            let fd = state.mutex.withLock { () -> Int32 in
+                state.cancelled = true
+                return state.descriptor
+            }
+            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }  // wakes a blocked recv/send
+        }
+    }
+
+    private static func onThread<R: Sendable>(_ body: @escaping @Sendable () throws(TLSError) -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
+
+/// Accepts TLS connections as ``TLSStream``s: `for try await stream in listener.connections`.
+///
+/// Thread-safety: `Sendable`.
+public final class TLSStreamListener: Sendable {
+    private let listener: TLSListener
+
+    /// Listens on `host:port` (port 0: any free port).
+    public init(host: String, port: UInt16, context: any TLSServerContext) throws(TLSError) {
+        listener = try TLSListener(host: host, port: port, context: context)
+    }
+
+    /// The port actually bound.
+    public var port: UInt16 { listener.port }
+
+    /// Waits for the next connection (its handshake runs on first use).
+    public func accept() async throws -> TLSStream {
+        let listener = self.listener
+        let box = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SocketBox, any Error>) in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: SocketBox(try listener.accept())) } catch { continuation.resume(throwing: error) }
+            }
+        }
+        return TLSStream(box.socket)
+    }
+
+    /// The accepted connections, until the listener is closed.
+    public var connections: AsyncThrowingStream<TLSStream, any Error> {
+        AsyncThrowingStream {
+            do { return try await self.accept() } catch let error as TLSError where error.code == .closed { return nil }
+        }
+    }
+
+    /// Stops listening; a waiting ``accept()`` throws.
+    public func close() { listener.close() }
+
+    private final class SocketBox: @unchecked Sendable {
+        // @unchecked: handed from the accepting thread to the stream, then not touched.
+        let socket: TLSSocket
+        init(_ socket: TLSSocket) { self.socket = socket }
+    }
+}
