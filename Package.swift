@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "TLSKitGnuTLS", targets: ["TLSKitGnuTLS"]),
         .library(name: "TLSKitIO", targets: ["TLSKitIO"]),
         .library(name: "TLSKitInsecure", targets: ["TLSKitInsecure"]),
+        .library(name: "TLSKitNIO", targets: ["TLSKitNIO"]),
         .library(name: "TLSKitX509", targets: ["TLSKitX509"]),
         .executable(name: "tlskit", targets: ["tlskit"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // MARK: core
@@ -108,6 +110,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .target(
+            name: "TLSKitNIO",
+            dependencies: [
+                "TLSKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: tool and test support
         .target(
             name: "TLSKitTestSupport",
@@ -153,7 +165,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TLSKitInteropTests",
-            dependencies: ["TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"]))],
+            dependencies: [
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitNIO", "TLSKitTestSupport",
+                .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,0 +1,143 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOTLS
+import Synchronization
+import Testing
+import TLSKit
+import TLSKitNIO
+import TLSKitTestSupport
+
+/// The SwiftNIO adapter against real peers: curl and openssl s_client to a NIO server,
+/// a NIO client to openssl s_server.
+@Suite("SwiftNIO adapter", .serialized)
+struct NIOTests {
+    /// Answers one HTTP/1.0 request, then closes (like s_server -www); records the ALPN event.
+    final class HTTPResponder: ChannelInboundHandler, @unchecked Sendable {
+        // @unchecked: used on its channel's event loop only.
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private var request = ""
+        let negotiated = Mutex<String?>(nil)
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case TLSUserEvent.handshakeCompleted(let alpn) = event { negotiated.withLock { $0 = alpn ?? "(none)" } }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            request += buffer.readString(length: buffer.readableBytes) ?? ""
+            guard request.contains("\r\n\r\n") else { return }
+            let body = "hello from TLSKitNIO\n"
+            let response = "HTTP/1.0 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).whenComplete { _ in
+                bound.value.close(promise: nil)
+            }
+        }
+    }
+
+    /// Collects everything read until the channel closes.
+    final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        // @unchecked: used on its channel's event loop only; `done` is a promise.
+        typealias InboundIn = ByteBuffer
+        private var bytes: [UInt8] = []
+        let done: EventLoopPromise<[UInt8]>
+        init(done: EventLoopPromise<[UInt8]>) { self.done = done }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
+        }
+        func channelInactive(context: ChannelHandlerContext) { done.succeed(bytes) }
+        func errorCaught(context: ChannelHandlerContext, error: Error) { done.fail(error) }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func nioServerServesCurlAndSClient(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
+        config.applicationProtocols = [.http1_1]
+        let context = try backend.make().makeServerContext(config)
+        let responder = Mutex<[HTTPResponder]>([])
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let server = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let http = HTTPResponder()
+                    responder.withLock { $0.append(http) }
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context))
+                    try channel.pipeline.syncOperations.addHandler(http)
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? server.close().wait() }
+        let port = try #require(server.localAddress?.port)
+
+        let curl = try PeerProcess(
+            "curl", ["-sS", "--max-time", "10", "--cacert", pki.caFile, "--tlsv1.3", "--http1.1",
+                     "--resolve", "localhost:\(port):127.0.0.1", "https://localhost:\(port)/"])
+        #expect(curl.finish() == 0, "\(curl.standardError)")
+        #expect(curl.standardOutput == "hello from TLSKitNIO\n")
+        let alpn = responder.withLock { $0.first }?.negotiated.withLock { $0 }
+        #expect(alpn == "http/1.1")
+
+        let sClient = try PeerProcess(
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                        "-verify_return_error", "-tls1_2", "-brief", "-ign_eof"],
+            stdin: Data("GET / HTTP/1.0\r\n\r\n".utf8))
+        sClient.finish()
+        #expect(sClient.standardOutput.contains("hello from TLSKitNIO"), "\(sClient.standardOutput) \(sClient.standardError)")
+        #expect(sClient.standardError.contains("Verification: OK"))
+    }
+
+    @Test(arguments: TestBackends.all, ["-tls1_2", "-tls1_3"])
+    func nioClientAgainstSServer(backend: BackendUnderTest, version: String) throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key, version, "-www", "-naccept", "1"])
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let done = group.next().makePromise(of: [UInt8].self)
+        let channel = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context, serverName: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: Int(port)).wait()
+        // Written before the handshake completes: buffered, then sent.
+        try channel.writeAndFlush(channel.allocator.buffer(string: "GET / HTTP/1.0\r\n\r\n")).wait()
+        let response = String(decoding: try done.futureResult.wait(), as: UTF8.self)
+        #expect(response.hasPrefix("HTTP/1.0 200 ok"))
+        #expect(response.contains(version == "-tls1_3" ? "TLSv1.3" : "TLSv1.2"))
+        peer.finish()
+    }
+
+    @Test(arguments: TestBackends.all)
+    func nioClientRejectsAnUntrustedServer(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.selfSigned.cert, "-key", pki.selfSigned.key, "-www", "-naccept", "1"])
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let done = group.next().makePromise(of: [UInt8].self)
+        _ = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context, serverName: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: Int(port)).wait()
+        let error = #expect(throws: TLSError.self) { _ = try done.futureResult.wait() }
+        #expect(error?.code == .certificateVerification)
+        peer.finish(seconds: 5)
+    }
+}
