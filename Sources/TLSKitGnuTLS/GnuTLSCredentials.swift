@@ -429,15 +429,7 @@ enum GnuTLSFiles {
     }
 
     static func checkReadable(_ path: String, field: String, what: String) throws(TLSError) {
-        if access(path, R_OK) != 0 {
-            let why = errno == ENOENT ? "does not exist" : errno == EACCES ? "is not readable (permission denied)"
-                : String(cString: strerror(errno))
-            throw TLSError.configuration(field: field, "the \(what) file \(path) \(why)")
-        }
-        var info = stat()
-        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            throw TLSError.configuration(field: field, "the \(what) path \(path) is a directory, not a file")
-        }
+        try TLSCredentialFiles.checkReadable(path, field: field, what: what)
     }
 
     static func read(_ path: String, field: String, what: String) throws(TLSError) -> [UInt8] {
