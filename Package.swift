@@ -135,8 +135,10 @@ let package = Package(
         .executableTarget(
             name: "tlskit",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", "TLSKitX509",
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", "TLSKitX509", "TLSKitNIO",
                 .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),

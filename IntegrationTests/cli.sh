@@ -193,6 +193,28 @@ fi
 stop_s_server
 rm -f "$WORK/keys.log" "$WORK/env-keys.log"
 
+# --- many connections at once (tlskit serve runs on SwiftNIO) -----------------------------
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" || fail "[$B] echo serve starts"
+out=$(timeout 60 python3 - "$PORT" "$WORK/ecdsa-ca.pem" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+conns = []
+for i in range(50):                      # 50 open at once, then each echoes
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conns.append(ctx.wrap_socket(raw, server_hostname="localhost"))
+ok = 0
+for i, c in enumerate(conns):
+    c.sendall(b"hello %d\n" % i)
+    if c.recv(100) == b"hello %d\n" % i: ok += 1
+for c in conns: c.close()
+print("echoed", ok)
+PY
+)
+if [ "$out" = "echoed 50" ]; then ok "[$B] tlskit serve holds 50 concurrent TLS connections"
+else fail "[$B] tlskit serve holds 50 concurrent TLS connections" "$out $(tail -3 "$WORK/serve.err")"; fi
+stop_serve
+
 # --- 1,000 connections: no descriptor leaks on either side ---------------------------------
 start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --mode http || fail "[$B] serve for the leak check starts"
 before=$(ls /proc/$SERVE_PID/fd | wc -l)

@@ -6,7 +6,7 @@ import TLSKitIO
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM.",
-        discussion: "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www).")
+        discussion: "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www). Connections are served concurrently on SwiftNIO (TLSKitNIO); --starttls smtp uses a thread per connection.")
 
     enum Mode: String, ExpressibleByArgument { case echo, http }
     enum StartTLS: String, ExpressibleByArgument { case smtp }
@@ -34,6 +34,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let listener: TLSListener
+        let context: any TLSServerContext
         do {
             let (host, port) = try CLI.hostPort(listen)
             let backend = try backendOptions.makeBackend()
@@ -44,15 +45,19 @@ struct Serve: ParsableCommand {
             if let clientCA { config.trustStore = .file(clientCA) }
             var hooks = TLSContextHooks()
             try KeyLogFile.attach(keylog, to: &hooks)
-            let context = try backend.makeServerContext(config, hooks: hooks)
+            context = try backend.makeServerContext(config, hooks: hooks)
+            signal(SIGINT) { _ in _exit(0) }
+            signal(SIGTERM) { _ in _exit(0) }
+            signal(SIGPIPE, SIG_IGN)
+            if starttls == nil {
+                // Many connections at once: SwiftNIO with TLSKitNIO.
+                try ServeNIO.run(host: host, port: Int(port), context: context, mode: mode)
+            }
             listener = try TLSListener(host: host, port: port, context: context)
             listener.timeout = .seconds(30)
         } catch {
             CLI.exit(for: error)
         }
-        signal(SIGINT) { _ in _exit(0) }
-        signal(SIGTERM) { _ in _exit(0) }
-        signal(SIGPIPE, SIG_IGN)
         let shown = listener.host.contains(":") ? "[\(listener.host)]" : listener.host
         printFlushed("listening on \(shown):\(listener.port)")
 
