@@ -21,6 +21,7 @@ WORK = os.path.join(HERE, "work")
 CERTS = os.path.join(WORK, "certs")
 SHARED = os.environ.get("TLSKIT_SHARED", os.path.join(HERE, "..", "..", "shared"))
 C_BIN = os.path.join(WORK, "raw_openssl")
+C_SOCKET_BIN = os.path.join(WORK, "raw_openssl_socket")
 SWIFT_BIN = os.path.join(HERE, ".build", "release", "TLSKitBench")
 BACKENDS = ["openssl", "gnutls"]
 GLIBC_TUNABLES = "glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824"
@@ -56,6 +57,7 @@ def build():
     if not os.path.exists(source):
         sys.exit(f"the C reference {source} is missing (set TLSKIT_SHARED to the shared/ folder)")
     sh("cc", "-O2", "-g", "-o", C_BIN, source, "-lssl", "-lcrypto")
+    sh("cc", "-O2", "-g", "-o", C_SOCKET_BIN, os.path.join(SHARED, "bench", "raw_openssl_socket.c"), "-lssl", "-lcrypto", "-lpthread")
     subprocess.run(["swift", "build", "-c", "release", "--package-path", HERE], check=True)
     shutil.copy(SWIFT_BIN, SWIFT_BIN + ".nodebug")
     sh("strip", "--strip-debug", SWIFT_BIN + ".nodebug")  # valgrind 3.19 cannot read Swift's DWARF
@@ -104,6 +106,19 @@ def main():
             med = statistics.median(vals[backend])
             rows.append((title, backend, unit, c_med, med, med / c_med, min(vals[backend]), max(vals[backend])))
             print(f"{title} [{backend}]: C {c_med:,.0f} {unit}, TLSKit {med:,.0f} {unit}, ratio {med / c_med:.3f}", flush=True)
+
+    # Loopback TCP: the C socket reference against a TLSKitNIO server with a TLSSocket client.
+    for title, c_args, s_args, key, unit in [
+        ("loopback handshake, ECDSA (NIO server)", ["handshake", "--cert", "ecdsa", "--iters", iters], ["socket-handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_s", "hs/s"),
+        ("loopback bulk, 16 KiB writes (NIO server)", ["bulk", "--cipher", "aes128", "--mib", "256"], ["socket-bulk", "--mib", "256"], "MBps", "MB/s"),
+    ]:
+        c_vals, s_vals = [], []
+        for _ in range(opts.reps):
+            c_vals.append(run(C_SOCKET_BIN, c_args)[key])
+            s_vals.append(run(SWIFT_BIN, s_args + ["--backend", "openssl"])[key])
+        c_med, s_med = statistics.median(c_vals), statistics.median(s_vals)
+        rows.append((title, "openssl", unit, c_med, s_med, s_med / c_med, min(s_vals), max(s_vals)))
+        print(f"{title}: C {c_med:,.0f} {unit}, TLSKit {s_med:,.0f} {unit}, ratio {s_med / c_med:.3f}", flush=True)
 
     c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
     c_heap = statistics.median(m["heap_bytes_per_pair"] for m in c_mem)

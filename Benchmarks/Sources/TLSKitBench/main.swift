@@ -227,5 +227,7 @@ switch arguments[1] {
 case "handshake": runHandshake()
 case "bulk": runBulk()
 case "memory": runMemory()
+case "socket-handshake": runSocket(bulk: false)
+case "socket-bulk": runSocket(bulk: true)
 default: die("unknown mode \(arguments[1])")
 }
