@@ -11,6 +11,9 @@ public import TLSKit
 ///   `TLSUserEvent.handshakeCompleted(negotiatedProtocol:)`, so existing ALPN helpers work.
 /// - Closing sends close_notify first. A peer that hangs up without close_notify is
 ///   reported with `errorCaught(TLSError(.raggedEOF))`.
+/// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
+///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
+///   connects and stays silent cannot hold a connection open for ever.
 ///
 /// Thread-safety: like every channel handler, used on its channel's event loop only.
 public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -30,20 +33,30 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private var state = State.handshaking
     private var buffered: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var readBuffer: ByteBuffer?
+    private let handshakeTimeout: TimeAmount?
+    private var handshakeTimer: Scheduled<Void>?
 
     /// A handler for one connection (make it with a context's `makeConnection`).
-    public init(connection: any TLSConnection) {
+    ///
+    /// - Parameter handshakeTimeout: how long the handshake may take, counted from the channel
+    ///   becoming active; `nil` waits for ever. Default 30 seconds (as TLSKitIO's `TLSSocket`).
+    public init(connection: any TLSConnection, handshakeTimeout: TimeAmount? = .seconds(30)) {
         self.connection = connection
+        self.handshakeTimeout = handshakeTimeout
     }
 
     /// A client-side handler verifying `serverName` (a DNS name or an IP address).
-    public convenience init(context: any TLSClientContext, serverName: String) throws {
-        self.init(connection: try context.makeConnection(serverName: try TLSServerName(serverName)))
+    ///
+    /// - Parameter handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    public convenience init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
+        self.init(connection: try context.makeConnection(serverName: try TLSServerName(serverName)), handshakeTimeout: handshakeTimeout)
     }
 
     /// A server-side handler.
-    public convenience init(context: any TLSServerContext) throws {
-        self.init(connection: try context.makeConnection())
+    ///
+    /// - Parameter handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    public convenience init(context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
+        self.init(connection: try context.makeConnection(), handshakeTimeout: handshakeTimeout)
     }
 
     /// What the handshake negotiated, once it has completed.
@@ -52,10 +65,17 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive, connection.side == .client { advanceHandshake(context: context) }
+        guard context.channel.isActive else { return }
+        startHandshakeTimer(context: context)
+        if connection.side == .client { advanceHandshake(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelHandshakeTimer()
     }
 
     public func channelActive(context: ChannelHandlerContext) {
+        startHandshakeTimer(context: context)
         if connection.side == .client { advanceHandshake(context: context) }
         context.fireChannelActive()
     }
@@ -81,6 +101,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             if state == .active { readPlaintext(context: context) } else { advanceHandshake(context: context) }
         }
         state = .closed
+        cancelHandshakeTimer()
         for (_, promise) in buffered { promise?.fail(TLSError(.closed, "the channel closed before the handshake completed")) }
         buffered.removeAll()
         context.fireChannelInactive()
@@ -144,6 +165,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 return
             case .complete:
                 context.flush()
+                cancelHandshakeTimer()
                 state = .active
                 let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
                 context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
@@ -220,8 +242,28 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         promise?.succeed(())
     }
 
+    private func startHandshakeTimer(context: ChannelHandlerContext) {
+        guard let timeout = handshakeTimeout, handshakeTimer == nil, state == .handshaking else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeTimer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            guard handler.state == .handshaking else { return }
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            handler.fail(context: context, TLSError(
+                .timeout,
+                "the TLS handshake did not complete within \(seconds) s (the peer is silent, slow or not speaking TLS); "
+                    + "the connection was closed — raise handshakeTimeout if the peer is legitimately slow"))
+        }
+    }
+
+    private func cancelHandshakeTimer() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+    }
+
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
+        cancelHandshakeTimer()
         state = .closed
         for (_, promise) in buffered { promise?.fail(error) }
         buffered.removeAll()

@@ -5,6 +5,7 @@ import NIOTLS
 import Synchronization
 import Testing
 import TLSKit
+import TLSKitIO
 import TLSKitNIO
 import TLSKitTestSupport
 
@@ -139,5 +140,71 @@ struct NIOTests {
         let error = #expect(throws: TLSError.self) { _ = try done.futureResult.wait() }
         #expect(error?.code == .certificateVerification)
         peer.finish(seconds: 5)
+    }
+
+    /// Records the first error that reaches the end of the pipeline.
+    final class ErrorRecorder: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let error: EventLoopPromise<any Error>
+        init(error: EventLoopPromise<any Error>) { self.error = error }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { self.error.succeed(error) }
+    }
+
+    /// Writes back what it reads.
+    final class Echo: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.writeAndFlush(data, promise: nil) }
+    }
+
+    /// A client that connects and never speaks (slowloris) is cut off by the handshake time-out,
+    /// with a `.timeout` error on the server side; a client that completes the handshake in
+    /// time is not.
+    @Test(arguments: TestBackends.all)
+    func nioServerCutsOffASilentClient(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let context = try backend.make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let serverError = group.next().makePromise(of: (any Error).self)
+        let server = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context, handshakeTimeout: .milliseconds(300)))
+                    try channel.pipeline.syncOperations.addHandler(ErrorRecorder(error: serverError))
+                    try channel.pipeline.syncOperations.addHandler(Echo())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? server.close().wait() }
+        let port = try #require(server.localAddress?.port)
+
+        // A plain TCP client that sends nothing; it gives up by itself after 10 s so that a
+        // server without the time-out fails this test instead of hanging it.
+        let closed = group.next().makePromise(of: [UInt8].self)
+        let silent = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: closed)) }
+            }
+            .connect(host: "127.0.0.1", port: port).wait()
+        let safetyNet = silent.eventLoop.scheduleTask(in: .seconds(10)) { silent.close(promise: nil) }
+        let started = ContinuousClock.now
+        #expect(try closed.futureResult.wait() == [], "the server closes without sending anything")
+        safetyNet.cancel()
+        #expect(ContinuousClock.now - started < .seconds(8), "closed by the server's time-out, not the client's safety net")
+        let error = try #require(try serverError.futureResult.wait() as? TLSError)
+        #expect(error.code == .timeout)
+        #expect("\(error)".contains("handshakeTimeout"), "\(error)")
+
+        // A client that completes the handshake in time keeps its connection past the deadline.
+        let clientContext = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let socket = try TLSSocket.connect(host: "127.0.0.1", port: UInt16(port), context: clientContext,
+                                           serverName: try TLSServerName("localhost"), timeout: .seconds(10))
+        defer { socket.close() }
+        try socket.handshake()
+        Thread.sleep(forTimeInterval: 0.8)  // well past the 300 ms deadline, on purpose
+        try socket.send("ping")
+        #expect(try socket.receive() == Array("ping".utf8), "the established connection survived the deadline")
+        try socket.shutdown(waitForPeer: false)
     }
 }
