@@ -11,6 +11,13 @@ public import TLSKit
 ///   `TLSUserEvent.handshakeCompleted(negotiatedProtocol:)`, so existing ALPN helpers work.
 /// - Closing sends close_notify first. A peer that hangs up without close_notify is
 ///   reported with `errorCaught(TLSError(.raggedEOF))`.
+/// - Half-closure: `close(mode: .output)` sends close_notify and closes the TCP output while
+///   reads go on, until the peer's own close_notify arrives (as `ChannelEvent.inputClosed`).
+///   A peer's close_notify received first is answered at once and fired as `inputClosed`;
+///   writes after it fail with ``TLSError/Code/closed``.
+/// - STARTTLS reversal: ``stopTLS(promise:)`` exchanges close_notify alerts, then removes the
+///   handler so the channel carries cleartext again; cleartext the peer sent right after its
+///   close_notify is passed on up the pipeline, not lost.
 /// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
 ///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
 ///   connects and stays silent cannot hold a connection open for ever.
@@ -25,6 +32,13 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private enum State {
         case handshaking
         case active
+        /// We sent close_notify and closed the TCP output; reading goes on.
+        case outputClosed
+        /// stopTLS: our close_notify is sent; waiting for the peer's.
+        case unwrapping
+        /// stopTLS finished: bytes pass through untouched until the handler leaves.
+        case unwrapped
+        /// close_notify sent (and the peer's received, or the channel is closing).
         case closing
         case closed
     }
@@ -35,6 +49,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private var readBuffer: ByteBuffer?
     private let handshakeTimeout: TimeAmount?
     private var handshakeTimer: Scheduled<Void>?
+    private var storedContext: ChannelHandlerContext?
+    private var unwrapPromise: EventLoopPromise<Void>?
 
     /// A handler for one connection (make it with a context's `makeConnection`).
     ///
@@ -65,6 +81,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        storedContext = context
         guard context.channel.isActive else { return }
         startHandshakeTimer(context: context)
         if connection.side == .client { advanceHandshake(context: context) }
@@ -72,6 +89,52 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         cancelHandshakeTimer()
+        storedContext = nil
+    }
+
+    /// Passes on the cleartext that followed the peer's close_notify when ``stopTLS(promise:)``
+    /// removes the handler.
+    public func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
+        if state == .unwrapped {
+            let leftover = connection.takeUnprocessedInput()
+            if !leftover.isEmpty {
+                context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: leftover)))
+                context.fireChannelReadComplete()
+            }
+        }
+        context.leavePipeline(removalToken: removalToken)
+    }
+
+    /// Ends TLS on this channel and returns it to cleartext (STARTTLS reversal, e.g. FTP's CCC):
+    /// sends close_notify, waits for the peer's, then removes this handler from the pipeline.
+    /// Plaintext the peer sent before its close_notify is delivered as usual; cleartext it sent
+    /// after is passed up the pipeline before `promise` succeeds. If the peer already sent
+    /// close_notify (an `inputClosed` event), the handler is removed at once.
+    ///
+    /// Fails the promise with ``TLSError/Code/invalidState`` before the handshake has completed
+    /// or after close, and with ``TLSError/Code/raggedEOF`` if the peer hangs up instead of
+    /// answering. Thread-safety: call it on the channel's event loop.
+    public func stopTLS(promise: EventLoopPromise<Void>?) {
+        guard let context = storedContext else {
+            promise?.fail(TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline"))
+            return
+        }
+        context.eventLoop.preconditionInEventLoop()
+        switch state {
+        case .active:
+            state = .unwrapping
+            unwrapPromise = promise
+            _ = try? connection.shutdown()
+            writeOutput(context: context, promise: nil)
+            context.flush()
+            readPlaintext(context: context)  // the peer's close_notify may already be here
+        case .closing where context.channel.isActive:
+            unwrapPromise = promise
+            finishUnwrap(context: context)
+        default:
+            promise?.fail(TLSError(
+                .invalidState, "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing"))
+        }
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -81,6 +144,10 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if state == .unwrapped {
+            context.fireChannelRead(data)
+            return
+        }
         let bytes = unwrapInboundIn(data)
         do {
             try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.receive(raw) }
@@ -90,15 +157,21 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         switch state {
         case .handshaking: advanceHandshake(context: context)
-        case .active, .closing: readPlaintext(context: context)
-        case .closed: break
+        case .active, .outputClosed, .unwrapping, .closing: readPlaintext(context: context)
+        case .unwrapped, .closed: break
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if state == .active || state == .handshaking {
+        if state == .active || state == .outputClosed || state == .handshaking {
             connection.receiveEndOfInput()
-            if state == .active { readPlaintext(context: context) } else { advanceHandshake(context: context) }
+            if state == .handshaking { advanceHandshake(context: context) } else { readPlaintext(context: context) }
+        }
+        if state == .unwrapping {
+            let error = TLSError(.raggedEOF, "the peer closed the connection instead of answering close_notify; the channel cannot return to cleartext")
+            unwrapPromise?.fail(error)
+            unwrapPromise = nil
+            context.fireErrorCaught(error)
         }
         state = .closed
         cancelHandshakeTimer()
@@ -122,8 +195,10 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 promise?.fail(error)
                 fail(context: context, error)
             }
-        case .closing, .closed:
-            promise?.fail(TLSError(.closed, "write after close"))
+        case .unwrapped:
+            context.write(data, promise: promise)
+        case .outputClosed, .unwrapping, .closing, .closed:
+            promise?.fail(TLSError(.closed, "write after close_notify: the TLS connection is closed for writing"))
         }
     }
 
@@ -132,6 +207,15 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output, state == .active {
+            // Half-closure: close_notify, then the TCP output; reading goes on.
+            state = .outputClosed
+            _ = try? connection.shutdown()
+            writeOutput(context: context, promise: nil)
+            context.flush()
+            context.close(mode: .output, promise: promise)
+            return
+        }
         guard mode == .all, state == .active else {
             context.close(mode: mode, promise: promise)
             return
@@ -215,13 +299,21 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 return
             case .closed:
                 if delivered { context.fireChannelReadComplete() }
-                if state == .active {
+                switch state {
+                case .active:
                     // Answer the peer's close_notify, then tell the pipeline no more input comes.
                     state = .closing
                     _ = try? connection.shutdown()
                     writeOutput(context: context, promise: nil)
                     context.flush()
                     context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                case .outputClosed:
+                    state = .closing
+                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                case .unwrapping:
+                    finishUnwrap(context: context)
+                default:
+                    break
                 }
                 return
             }
@@ -261,10 +353,21 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         handshakeTimer = nil
     }
 
+    private func finishUnwrap(context: ChannelHandlerContext) {
+        state = .unwrapped
+        let promise = unwrapPromise
+        unwrapPromise = nil
+        let removed = context.eventLoop.makePromise(of: Void.self)
+        removed.futureResult.cascade(to: promise)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: removed)
+    }
+
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
         cancelHandshakeTimer()
         state = .closed
+        unwrapPromise?.fail(error)
+        unwrapPromise = nil
         for (_, promise) in buffered { promise?.fail(error) }
         buffered.removeAll()
         context.fireErrorCaught(error)

@@ -51,6 +51,10 @@ struct NIOTests {
             bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
         }
         func channelInactive(context: ChannelHandlerContext) { done.succeed(bytes) }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            // With allowRemoteHalfClosure the channel stays open after the peer's end: close it.
+            if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+        }
         func errorCaught(context: ChannelHandlerContext, error: Error) { done.fail(error) }
     }
 
@@ -206,5 +210,132 @@ struct NIOTests {
         try socket.send("ping")
         #expect(try socket.receive() == Array("ping".utf8), "the established connection survived the deadline")
         try socket.shutdown(waitForPeer: false)
+    }
+
+    /// Answers "STOPTLS\n" by ending TLS (stopTLS), then speaks cleartext: "PLAIN OK\n" out,
+    /// and records the cleartext that comes back.
+    final class StopTLSResponder: ChannelInboundHandler, @unchecked Sendable {
+        // @unchecked: used on its channel's event loop only; `cleartext` is a promise.
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let tls: TLSChannelHandler
+        let cleartext: EventLoopPromise<String>
+        private var inTLS = true
+        private var received = ""
+        init(tls: TLSChannelHandler, cleartext: EventLoopPromise<String>) {
+            self.tls = tls
+            self.cleartext = cleartext
+        }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            received += buffer.readString(length: buffer.readableBytes) ?? ""
+            if inTLS, received == "STOPTLS\n" {
+                inTLS = false
+                received = ""
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                promise.futureResult.whenComplete { result in
+                    switch result {
+                    case .success:
+                        let context = bound.value
+                        context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: "PLAIN OK\n")), promise: nil)
+                    case .failure(let error):
+                        self.cleartext.fail(error)
+                    }
+                }
+                tls.stopTLS(promise: promise)
+            } else if !inTLS, received.hasSuffix("\n") {
+                cleartext.succeed(received)
+            }
+        }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { cleartext.fail(error) }
+    }
+
+    /// STARTTLS reversal over NIO: TLSSocket.unwrap() on the client (which is tested against
+    /// openssl s_server elsewhere), TLSChannelHandler.stopTLS on the server; both sides go on in
+    /// cleartext on the same TCP connection, and the server's first cleartext bytes, sent right
+    /// behind its close_notify, are not lost.
+    @Test(arguments: TestBackends.all)
+    func nioStopTLSReturnsTheChannelToCleartext(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let context = try backend.make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let cleartext = group.next().makePromise(of: String.self)
+        // A server that never returns to cleartext fails the test instead of hanging it.
+        group.next().scheduleTask(in: .seconds(15)) { cleartext.fail(TLSError(.timeout, "no cleartext after stopTLS")) }
+        let server = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = try TLSChannelHandler(context: context)
+                    try channel.pipeline.syncOperations.addHandler(tls)
+                    try channel.pipeline.syncOperations.addHandler(StopTLSResponder(tls: tls, cleartext: cleartext))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? server.close().wait() }
+        let port = try #require(server.localAddress?.port)
+
+        let clientContext = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let socket = try TLSSocket.connect(host: "127.0.0.1", port: UInt16(port), context: clientContext,
+                                           serverName: try TLSServerName("localhost"), timeout: .seconds(10))
+        try socket.send("STOPTLS\n")
+        let (fd, leftover) = try socket.unwrap()
+        defer { close(fd) }
+        var plain = leftover
+        while !plain.contains(UInt8(ascii: "\n")) {
+            var chunk = [UInt8](repeating: 0, count: 256)
+            let n = read(fd, &chunk, chunk.count)
+            guard n > 0 else { break }
+            plain += chunk[0..<n]
+        }
+        #expect(String(decoding: plain, as: UTF8.self) == "PLAIN OK\n")
+        #expect(write(fd, "bye\n", 4) == 4)
+        #expect(try cleartext.futureResult.wait() == "bye\n")
+    }
+
+    /// Half-closure: the NIO client sends its request, closes its output (close_notify + TCP
+    /// FIN), and still reads the whole answer, which the server sends only after seeing the end.
+    @Test(arguments: TestBackends.all)
+    func nioHalfClosureKeepsReading(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let listener = try TLSListener(
+            host: "127.0.0.1", port: 0,
+            context: try TestBackends.all[0].make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)))
+        let serverResult = Mutex<String>("")
+        let serverThread = Thread {
+            do {
+                let peer = try listener.accept()
+                var request: [UInt8] = []
+                while let chunk = try peer.receive() { request += chunk }  // until close_notify
+                try peer.send("got \(request.count) bytes\n")
+                try peer.shutdown(waitForPeer: false)
+                peer.close()
+                serverResult.withLock { $0 = "ok" }
+            } catch {
+                serverResult.withLock { $0 = "\(error)" }
+            }
+        }
+        serverThread.start()
+        let clientContext = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let done = group.next().makePromise(of: [UInt8].self)
+        let channel = try ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: clientContext, serverName: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                }
+            }
+            .connect(host: "127.0.0.1", port: Int(listener.port)).wait()
+        try channel.writeAndFlush(channel.allocator.buffer(string: "twelve bytes")).wait()
+        try channel.close(mode: .output).wait()
+        let safetyNet = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        let answer = String(decoding: try done.futureResult.wait(), as: UTF8.self)
+        safetyNet.cancel()
+        #expect(answer == "got 12 bytes\n")
+        #expect(serverResult.withLock { $0 } == "ok")
     }
 }
