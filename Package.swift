@@ -147,6 +147,39 @@ let package = Package(
         ),
 
         // MARK: tests
+        // Examples (each has a README in Examples/; Examples/test.sh runs them against real peers).
+        .executableTarget(
+            name: "example-https-get",
+            dependencies: ["TLSKit", "TLSKitIO", "TLSKitOpenSSL"],
+            path: "Examples/HTTPSGet",
+            exclude: ["README.md"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "example-nio-https-server",
+            dependencies: [
+                "TLSKit", "TLSKitNIO", "TLSKitOpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            path: "Examples/NIOHTTPSServer",
+            exclude: ["README.md"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "example-nio-async-echo",
+            dependencies: [
+                "TLSKit", "TLSKitNIO", "TLSKitOpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Examples/NIOAsyncEcho",
+            exclude: ["README.md"],
+            swiftSettings: strictSettings
+        ),
+
         .testTarget(
             name: "TLSKitTests",
             dependencies: ["TLSKit"],
