@@ -44,7 +44,7 @@ func runServer() async throws {
         .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
         .bind(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context))
+                try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
@@ -76,7 +76,7 @@ func runClient() async throws {
     let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: context, serverName: serverName))
+                try channel.pipeline.syncOperations.addTLSClientHandler(context: context, serverName: serverName)
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }

@@ -86,8 +86,7 @@ do {
         .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                let tls = try TLSChannelHandler(context: context)
-                try channel.pipeline.syncOperations.addHandler(tls)
+                let tls = try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                 try channel.pipeline.syncOperations.addHandler(HelloHandler(tls: tls))
             }

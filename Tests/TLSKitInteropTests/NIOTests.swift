@@ -338,4 +338,43 @@ struct NIOTests {
         #expect(answer == "got 12 bytes\n")
         #expect(serverResult.withLock { $0 } == "ok")
     }
+
+    /// The universal bootstrap helper: NIOClientTCPBootstrap + TLSKitClientTLSProvider against
+    /// openssl s_server, and a server name the context refuses, reported as the channel's error.
+    @Test(arguments: TestBackends.all)
+    func universalBootstrapEnablesTLS(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key, "-www", "-naccept", "1"])
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+
+        let done = group.next().makePromise(of: [UInt8].self)
+        let channel = try NIOClientTCPBootstrap(ClientBootstrap(group: group), tls: TLSKitClientTLSProvider(context: context, serverName: "localhost"))
+            .enableTLS()
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
+            }
+            .connect(host: "127.0.0.1", port: Int(port)).wait()
+        try channel.writeAndFlush(channel.allocator.buffer(string: "GET / HTTP/1.0\r\n\r\n")).wait()
+        let response = String(decoding: try done.futureResult.wait(), as: UTF8.self)
+        #expect(response.hasPrefix("HTTP/1.0 200 ok"), "\(response.prefix(200))")
+        peer.finish()
+
+        // "bad name" is neither a DNS name nor an IP address: the connection fails with the
+        // context's own error instead of trapping or connecting without TLS.
+        let listener = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? listener.close().wait() }
+        let refused = group.next().makePromise(of: [UInt8].self)
+        _ = try NIOClientTCPBootstrap(ClientBootstrap(group: group), tls: TLSKitClientTLSProvider(context: context, serverName: "bad name"))
+            .enableTLS()
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: refused)) }
+            }
+            .connect(host: "127.0.0.1", port: try #require(listener.localAddress?.port)).wait()
+        let error = #expect(throws: TLSError.self) { _ = try refused.futureResult.wait() }
+        #expect(error?.code == .configuration, "\(String(describing: error))")
+    }
 }

@@ -1,0 +1,83 @@
+public import NIOCore
+public import TLSKit
+
+/// Enables TLSKit on SwiftNIO's universal client bootstrap:
+///
+/// ```swift
+/// let bootstrap = NIOClientTCPBootstrap(ClientBootstrap(group: group),
+///                                       tls: TLSKitClientTLSProvider(context: context, serverName: "example.com"))
+/// let channel = try await bootstrap.enableTLS().connect(host: "example.com", port: 443).get()
+/// ```
+///
+/// Each connection gets its own ``TLSChannelHandler`` in front of the handlers the bootstrap's
+/// initializer adds. If the context cannot make a connection (an invalid server name, say),
+/// the channel fails with that ``TLSError`` as its first error and is closed.
+///
+/// Thread-safety: a value type holding a thread-safe context; use it from any thread.
+public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>: NIOClientTLSProvider, Sendable {
+    public let context: any TLSClientContext
+    public let serverName: String
+    public let handshakeTimeout: TimeAmount?
+
+    /// - Parameters:
+    ///   - serverName: the name (DNS or IP address) to verify and to send as SNI.
+    ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:)``; default 30 s.
+    public init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) {
+        self.context = context
+        self.serverName = serverName
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    public func enableTLS(_ bootstrap: Bootstrap) -> Bootstrap {
+        let context = self.context
+        let serverName = self.serverName
+        let timeout = handshakeTimeout
+        return bootstrap.protocolHandlers {
+            do {
+                return [try TLSChannelHandler(context: context, serverName: serverName, handshakeTimeout: timeout)]
+            } catch {
+                return [FailedTLSSetup(error: error)]
+            }
+        }
+    }
+}
+
+/// Stands in for a TLS handler that could not be made: reports the error and closes.
+final class FailedTLSSetup: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let error: any Error
+    init(error: any Error) { self.error = error }
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { report(context) }
+    }
+    func channelActive(context: ChannelHandlerContext) { report(context) }
+    private func report(_ context: ChannelHandlerContext) {
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Adds a client-side ``TLSChannelHandler`` verifying `serverName`, and returns it (for
+    /// ``TLSChannelHandler/connectionInfo`` or ``TLSChannelHandler/stopTLS(promise:)`` later).
+    /// Call it in a channel initializer, before the handlers that speak the application protocol.
+    @discardableResult
+    public func addTLSClientHandler(
+        context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)
+    ) throws -> TLSChannelHandler {
+        let handler = try TLSChannelHandler(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
+        try addHandler(handler)
+        return handler
+    }
+
+    /// Adds a server-side ``TLSChannelHandler`` and returns it. Call it in a child channel
+    /// initializer, before the handlers that speak the application protocol.
+    @discardableResult
+    public func addTLSServerHandler(
+        context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30)
+    ) throws -> TLSChannelHandler {
+        let handler = try TLSChannelHandler(context: context, handshakeTimeout: handshakeTimeout)
+        try addHandler(handler)
+        return handler
+    }
+}
