@@ -239,6 +239,13 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         }
     }
 
+    /// Initialises libssl once, without its atexit clean-up: OpenSSL frees its global locks
+    /// when the process exits, and a thread still inside OpenSSL at that moment (an event
+    /// loop serving a connection while `main` returns or a SIGTERM handler calls `exit`)
+    /// then crashes on a freed lock. The OS reclaims the memory anyway. If something else
+    /// in the process initialised OpenSSL first, its choice stands.
+    static let initialized: Bool = OPENSSL_init_ssl(UInt64(OPENSSL_INIT_NO_ATEXIT), nil) == 1
+
     static func checkRuntimeVersion() throws(TLSError) {
         let runtime = OpenSSL_version_num()
         guard runtime >= 0x3000_0000 else {
@@ -246,6 +253,9 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
                 backend: "openssl", feature: "libssl",
                 "TLSKitOpenSSL needs OpenSSL 3.0 or newer at run time, but the process loaded "
                     + "\(String(cString: OpenSSL_version(OPENSSL_VERSION))); install libssl3")
+        }
+        guard initialized else {
+            throw TLSError(.internal, "OPENSSL_init_ssl failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
     }
 }
