@@ -116,7 +116,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// answering. Thread-safety: call it on the channel's event loop.
     public func stopTLS(promise: EventLoopPromise<Void>?) {
         guard let context = storedContext else {
-            promise?.fail(TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline"))
+            promise?.fail(TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline; call it on a handler that was added to the channel"))
             return
         }
         context.eventLoop.preconditionInEventLoop()
@@ -124,16 +124,14 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         case .active:
             state = .unwrapping
             unwrapPromise = promise
-            _ = try? connection.shutdown()
-            writeOutput(context: context, promise: nil)
-            context.flush()
+            sendCloseNotify(context: context)
             readPlaintext(context: context)  // the peer's close_notify may already be here
         case .closing where context.channel.isActive:
             unwrapPromise = promise
             finishUnwrap(context: context)
         default:
             promise?.fail(TLSError(
-                .invalidState, "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing"))
+                .invalidState, "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing; call it after the handshakeCompleted event and before close"))
         }
     }
 
@@ -210,9 +208,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         if mode == .output, state == .active {
             // Half-closure: close_notify, then the TCP output; reading goes on.
             state = .outputClosed
-            _ = try? connection.shutdown()
-            writeOutput(context: context, promise: nil)
-            context.flush()
+            sendCloseNotify(context: context)
             context.close(mode: .output, promise: promise)
             return
         }
@@ -221,9 +217,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             return
         }
         state = .closing
-        _ = try? connection.shutdown()
-        writeOutput(context: context, promise: nil)
-        context.flush()
+        sendCloseNotify(context: context)
         state = .closed
         context.close(mode: mode, promise: promise)
     }
@@ -303,9 +297,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 case .active:
                     // Answer the peer's close_notify, then tell the pipeline no more input comes.
                     state = .closing
-                    _ = try? connection.shutdown()
-                    writeOutput(context: context, promise: nil)
-                    context.flush()
+                    sendCloseNotify(context: context)
                     context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
                 case .outputClosed:
                     state = .closing
@@ -351,6 +343,14 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private func cancelHandshakeTimer() {
         handshakeTimer?.cancel()
         handshakeTimer = nil
+    }
+
+    /// Queues our close_notify and pushes it out. A shutdown error is not reported here: the
+    /// connection is ending either way, and a failed send shows up as the channel's own error.
+    private func sendCloseNotify(context: ChannelHandlerContext) {
+        _ = try? connection.shutdown()
+        writeOutput(context: context, promise: nil)
+        context.flush()
     }
 
     private func finishUnwrap(context: ChannelHandlerContext) {
