@@ -13,8 +13,7 @@ enum ServeNIO {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let tls = try TLSChannelHandler(context: context)
-                    try channel.pipeline.syncOperations.addHandler(tls)
+                    let tls = try channel.pipeline.syncOperations.addTLSServerHandler(context: context)
                     switch mode {
                     case .echo: try channel.pipeline.syncOperations.addHandler(EchoHandler())
                     case .http: try channel.pipeline.syncOperations.addHandler(HTTPHandler(tls: tls))
