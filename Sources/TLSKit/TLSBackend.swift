@@ -54,13 +54,18 @@ public struct TLSContextHooks: Sendable {
     /// Where the backend reports warnings (a weak security policy, a deprecated setting).
     /// Default: a logger labelled `tlskit`.
     public var logger: Logger
-    /// Called during the handshake, *after* the backend's own verification of the peer's
-    /// chain (and, on a client, of the server's name) has succeeded, with the peer's chain;
-    /// it can only add checks, never waive one. Returning ``TLSPeerVerificationDecision/reject(_:)``
+    /// The checks run after the backend's own verification, in order; all must accept
+    /// (see ``TLSVerificationPolicy`` for when they run, resumption included). Default:
+    /// none.
+    public var verificationPolicies: [TLSVerificationPolicy] = []
+    /// A check run after ``verificationPolicies``, for a one-off closure. It can only add
+    /// checks, never waive one. Returning ``TLSPeerVerificationDecision/reject(_:)``
     /// aborts the handshake with an alert, and the error is a
     /// ``TLSError/Code/certificateVerification`` with reason
-    /// ``TLSVerificationFailure/Reason/rejectedByHook`` and your text. On a server it runs
-    /// only when the client sent a certificate. Default `nil`: no extra check.
+    /// ``TLSVerificationFailure/Reason/rejectedByHook`` and your text. It runs on every
+    /// handshake in which the peer's certificate is known, as policies do (also when
+    /// chain verification is switched off, and on resumption). On a server it runs only
+    /// when the client sent a certificate. Default `nil`.
     ///
     /// The hook runs synchronously on the thread driving the connection; keep it fast and
     /// do not block. Neither backend suspends the handshake for it today: OpenSSL 3's
@@ -73,9 +78,11 @@ public struct TLSContextHooks: Sendable {
     /// Hooks; by default warnings go to the `tlskit` logger and nothing else is attached.
     public init(
         logger: Logger = Logger(label: "tlskit"),
+        verificationPolicies: [TLSVerificationPolicy] = [],
         verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)? = nil
     ) {
         self.logger = logger
+        self.verificationPolicies = verificationPolicies
         self.verifyPeer = verifyPeer
     }
 }
@@ -90,19 +97,31 @@ public struct TLSPeerVerificationRequest: Sendable {
     public let serverName: String?
     /// The ALPN protocol negotiated so far, if any.
     public let applicationProtocol: TLSApplicationProtocol?
-    /// The chain the backend verified, leaf first, ending at the trust anchor it used.
+    /// The chain the backend verified: the path of issuer links from the leaf to the first
+    /// trust anchor, leaf first, DER. The same for the same inputs on every backend. Just
+    /// the leaf when the trust store pins keys; empty when chain verification was switched
+    /// off (``backendVerification`` is then ``TLSPeerVerification/insecurelySkipped``).
     public let verifiedChain: [[UInt8]]
+    /// What the backend established before the policies run: `.verified` (a chain to a
+    /// trusted root, and on a client the server's name), `.pinned` (the leaf's key is one
+    /// of the trust store's pins) or `.insecurelySkipped` (TLSKitInsecure).
+    public let backendVerification: TLSPeerVerification
+    /// `true` when the peer is not presenting certificates in this handshake but resuming
+    /// a session: the certificates are those remembered from the full handshake.
+    public let resumed: Bool
 
     /// Creates a request (for backends).
     public init(
         side: TLSSide, peerCertificates: [[UInt8]], serverName: String?, applicationProtocol: TLSApplicationProtocol?,
-        verifiedChain: [[UInt8]] = []
+        verifiedChain: [[UInt8]] = [], backendVerification: TLSPeerVerification = .verified, resumed: Bool = false
     ) {
         self.side = side
         self.peerCertificates = peerCertificates
         self.serverName = serverName
         self.applicationProtocol = applicationProtocol
         self.verifiedChain = verifiedChain
+        self.backendVerification = backendVerification
+        self.resumed = resumed
     }
 }
 

@@ -56,6 +56,15 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
     /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
     public var maximumChainLength: Int?
+    /// How long after the peer was last fully verified a session may still be resumed.
+    /// Resumption skips the certificate exchange, so this bounds how long a peer whose
+    /// certificate was revoked, or that a policy would now reject, can keep coming back.
+    /// The age counts from the full handshake: tickets issued on a resumed connection
+    /// inherit it, so renewing a ticket never extends it. On resumption the peer's
+    /// remembered leaf certificate must also still be within its validity period, and the
+    /// context's verification policies are asked again. Between 1 second and 7 days
+    /// (RFC 8446 §4.6.1). Default 24 hours.
+    public var maximumResumptionAge: Duration
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -79,6 +88,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.resumesSessions = true
         self.maximumChainLength = nil
         self.revocationLists = []
+        self.maximumResumptionAge = .seconds(24 * 3600)
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -127,6 +137,32 @@ func resolveVersionRange(
     return low...high
 }
 
+/// The verification settings both sides share: pins, CRLs, resumption age.
+func validateVerification(
+    trustStore: TLSTrustStore?, revocationLists: [TLSRevocationList], maximumResumptionAge: Duration
+) throws(TLSError) {
+    guard maximumResumptionAge >= .seconds(1), maximumResumptionAge <= .seconds(7 * 24 * 3600) else {
+        throw TLSError.configuration(
+            field: "maximumResumptionAge",
+            "must be between 1 second and 7 days (RFC 8446 §4.6.1); to turn resumption off, set resumesSessions = false")
+    }
+    guard let trustStore else {
+        if !revocationLists.isEmpty {
+            throw TLSError.configuration(
+                field: "revocationLists",
+                "CRLs are set but no trustStore: nothing would be checked against them; set trustStore "
+                    + "(which requests client certificates) or remove the CRLs")
+        }
+        return
+    }
+    try trustStore.validatePins(field: "trustStore")
+    if trustStore.isPinned, !revocationLists.isEmpty {
+        throw TLSError.configuration(
+            field: "revocationLists",
+            "CRLs cannot be checked against a pinned trust store (no chain is built); remove them or trust a CA")
+    }
+}
+
 func validateCommon(
     cipherSuites: [TLSCipherSuite]?,
     keyExchangeGroups: [TLSNamedGroup]?,
@@ -165,6 +201,8 @@ extension TLSClientConfiguration {
         }
         try validateCommon(
             cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
+        try validateVerification(
+            trustStore: trustStore, revocationLists: revocationLists, maximumResumptionAge: maximumResumptionAge)
     }
 }
 
@@ -176,24 +214,4 @@ public struct TLSVerificationTime: Hashable, Sendable, Comparable, CustomStringC
     public init(secondsSince1970: Int64) { self.secondsSince1970 = secondsSince1970 }
     public static func < (l: TLSVerificationTime, r: TLSVerificationTime) -> Bool { l.secondsSince1970 < r.secondsSince1970 }
     public var description: String { "\(secondsSince1970)s since 1970" }
-}
-
-/// A client context's store of session tickets, by server name. Thread-safe; each ticket
-/// is handed out once. Backends keep their own ticket type in it.
-package final class TLSSessionCache<Ticket: AnyObject & Sendable>: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = TLSMutex()
-    private var tickets: [String: Ticket] = [:]
-
-    package init() {}
-
-    /// Keeps `ticket` as the latest for `name` (replacing an older one).
-    package func store(_ ticket: Ticket, for name: String) {
-        lock.withLock { tickets[name] = ticket }
-    }
-
-    /// Takes the ticket for `name`, if any (it is not handed out again).
-    package func take(for name: String) -> Ticket? {
-        lock.withLock { tickets.removeValue(forKey: name) }
-    }
 }

@@ -181,12 +181,17 @@ public enum TLSPeerVerification: Hashable, Sendable, CustomStringConvertible {
     case noCertificate
     /// Verification was switched off through TLSKitInsecure: nothing about the peer is known.
     case insecurelySkipped
+    /// The trust store pins keys (``TLSTrustStore/pinned(keys:certificates:)``) and the
+    /// peer's leaf holds one of them. No chain, name or validity period was checked: the
+    /// key is the identity.
+    case pinned
 
     public var description: String {
         switch self {
         case .verified: return "verified"
         case .noCertificate: return "no certificate"
         case .insecurelySkipped: return "NOT VERIFIED (insecure)"
+        case .pinned: return "pinned key"
         }
     }
 }

@@ -172,6 +172,8 @@ public struct TLSTrustStore: Hashable, Sendable, CustomStringConvertible {
         case directory(String)
         /// An identifier the backend resolves in a store.
         case identifier(String)
+        /// No roots: exactly these keys are trusted (see ``TLSTrustStore/pinned(keys:certificates:)``).
+        case pinned(keys: [TLSPublicKeyPin], certificates: [TLSCertificate])
     }
 
     /// Where the trusted roots come from.
@@ -208,6 +210,8 @@ public struct TLSTrustStore: Hashable, Sendable, CustomStringConvertible {
         case .file(let p): return "TLSTrustStore(file: \(p))"
         case .directory(let p): return "TLSTrustStore(directory: \(p))"
         case .identifier(let id): return "TLSTrustStore(identifier: \(id))"
+        case .pinned(let keys, let certificates):
+            return "TLSTrustStore(pinned: \((keys.map(\.description) + certificates.map(\.description)).joined(separator: ", ")))"
         }
     }
 }

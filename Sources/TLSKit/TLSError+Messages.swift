@@ -16,6 +16,8 @@ extension TLSVerificationFailure.Reason {
         case .notYetValid: return " — the certificate is not valid yet; check the clock"
         case .unsuitableUsage:
             return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
+        case .revocationUnknown:
+            return " — revocationLists must hold a current CRL from every CA of the chain, intermediates included"
         default: return ""
         }
     }
@@ -105,5 +107,41 @@ extension String {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension TLSVerificationFailure {
+    /// The peer's key is not among the pinned ones.
+    package static func notPinned(_ peerCertificates: [[UInt8]]) -> TLSVerificationFailure {
+        TLSVerificationFailure(
+            reason: .notPinned, backendText: "its key is not among the trust store's pinned keys",
+            peerCertificates: peerCertificates)
+    }
+
+    /// The verified chain is longer than maximumChainLength allows.
+    package static func chainTooLong(_ length: Int, limit: Int) -> TLSVerificationFailure {
+        TLSVerificationFailure(
+            reason: .chainTooLong,
+            backendText: "the chain to the trust anchor has \(length) certificates, more than maximumChainLength (\(limit))")
+    }
+}
+
+extension TLSError {
+    /// A peer certificate that TLSKit itself rejected (pins, chain length, a policy), in the
+    /// same words on every backend.
+    package static func verificationRejected(
+        _ failure: TLSVerificationFailure, peer: String, backendErrors: [String]
+    ) -> TLSError {
+        let hint: String
+        switch failure.reason {
+        case .notPinned:
+            hint = " — check that you reached the right \(peer), or pin its current key (trustStore = .pinned(keys:))"
+        case .chainTooLong: hint = " — raise maximumChainLength or have the \(peer) send a shorter chain"
+        case .rejectedByHook: hint = ""
+        default: hint = failure.reason.hint(peer: peer, expectedName: failure.expectedName)
+        }
+        return TLSError(
+            .certificateVerification, "the \(peer)'s certificate was rejected: \(failure.backendText)" + hint,
+            backendErrors: backendErrors, verificationFailure: failure)
     }
 }

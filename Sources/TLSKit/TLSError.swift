@@ -228,14 +228,20 @@ public struct TLSVerificationFailure: Hashable, Sendable, CustomStringConvertibl
         public static let unsuitableUsage = Reason(rawValue: "unsuitableUsage")
         /// A certificate in the chain has been revoked.
         public static let revoked = Reason(rawValue: "revoked")
+        /// CRLs are configured, but none from the issuer of a certificate in the chain: its
+        /// revocation status is unknown (give the CRL of every CA of the chain).
+        public static let revocationUnknown = Reason(rawValue: "revocationUnknown")
         /// The chain is longer than allowed.
         public static let chainTooLong = Reason(rawValue: "chainTooLong")
         /// The peer sent no certificate although one is required.
         public static let noCertificate = Reason(rawValue: "noCertificate")
         /// The key is too weak, or the signature algorithm is not allowed by policy.
         public static let weakKeyOrAlgorithm = Reason(rawValue: "weakKeyOrAlgorithm")
-        /// The backend accepted the chain, and the context's verification hook rejected it.
+        /// The backend accepted the chain, and one of the context's verification policies
+        /// (or its `verifyPeer` hook) rejected it; the text names the policy.
         public static let rejectedByHook = Reason(rawValue: "rejectedByHook")
+        /// The trust store pins keys and the peer's leaf holds none of them.
+        public static let notPinned = Reason(rawValue: "notPinned")
         /// Any other reason; see ``TLSVerificationFailure/backendText``.
         public static let other = Reason(rawValue: "other")
 

@@ -60,6 +60,15 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     /// the trust anchor, both counted. Default `nil`: the backend's limit (OpenSSL 100,
     /// GnuTLS 16). A longer chain fails with ``TLSVerificationFailure/Reason/chainTooLong``.
     public var maximumChainLength: Int?
+    /// How long after the peer was last fully verified a session may still be resumed.
+    /// Resumption skips the certificate exchange, so this bounds how long a peer whose
+    /// certificate was revoked, or that a policy would now reject, can keep coming back.
+    /// The age counts from the full handshake: tickets issued on a resumed connection
+    /// inherit it, so renewing a ticket never extends it. On resumption the peer's
+    /// remembered leaf certificate must also still be within its validity period, and the
+    /// context's verification policies are asked again. Between 1 second and 7 days
+    /// (RFC 8446 §4.6.1). Default 24 hours.
+    public var maximumResumptionAge: Duration
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -83,6 +92,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.ticketKeyLifetime = .seconds(12 * 3600)
         self.maximumChainLength = nil
         self.revocationLists = []
+        self.maximumResumptionAge = .seconds(24 * 3600)
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -109,6 +119,8 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         }
         try validateCommon(
             cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
+        try validateVerification(
+            trustStore: trustStore, revocationLists: revocationLists, maximumResumptionAge: maximumResumptionAge)
         switch (clientAuthentication, trustStore) {
         case (.optional?, nil), (.required?, nil):
             throw TLSError.configuration(

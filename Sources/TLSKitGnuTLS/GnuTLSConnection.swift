@@ -26,6 +26,9 @@ final class GnuTLSConnection: TLSConnection {
     fileprivate var inputEnded = false
     /// Set by the verification callback when it rejects the peer.
     fileprivate var verificationFailure: TLSVerificationFailure?
+    /// What is known about the peer: from this handshake's verification, or, on a
+    /// resumption, from the full handshake the session comes from.
+    private var authentication: TLSSessionAuthentication?
     /// The first bytes the peer sent, to recognise a plain-text protocol in error messages.
     private var firstBytes: [UInt8] = []
 
@@ -44,6 +47,9 @@ final class GnuTLSConnection: TLSConnection {
         let flags =
             (side == .client ? CTLSKitGnuTLSShims_GNUTLS_CLIENT() : CTLSKitGnuTLSShims_GNUTLS_SERVER())
             | CTLSKitGnuTLSShims_GNUTLS_NONBLOCK() | CTLSKitGnuTLSShims_GNUTLS_NO_SIGNAL()
+            // Servers send TLS 1.3 tickets themselves, after full handshakes only, so a
+            // resumed session never gets a ticket that outlives its original verification.
+            | (state.side == .server ? UInt32(GNUTLS_NO_AUTO_SEND_TICKET.rawValue) : 0)
         let status = gnutls_init(&made, flags)
         guard status == GNUTLS_E_SUCCESS, let made else { throw GnuTLSFailure.internalError("gnutls_init", status) }
         session = made
@@ -97,8 +103,13 @@ final class GnuTLSConnection: TLSConnection {
             gnutls_db_set_cache_expiration(session, Int32(clamping: state.ticketLifetimeSeconds))
             guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_session_ticket_enable_server", status) }
         } else if let sessions = state.sessions, let name = serverName?.description {
-            if let ticket = sessions.take(for: name) {
+            // Offer a ticket only while the server may be trusted without seeing its
+            // certificate again: young enough, its certificate still valid, the policies agree.
+            if let (ticket, remembered) = sessions.takeResumable(
+                for: name, maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: state.checks)
+            {
                 ticket.data.withUnsafeBytes { raw in _ = gnutls_session_set_data(session, raw.baseAddress, raw.count) }
+                authentication = remembered
             }
             // TLS 1.3 tickets arrive after the handshake: keep each one as it comes.
             gnutls_handshake_set_hook_function(
@@ -146,9 +157,20 @@ final class GnuTLSConnection: TLSConnection {
             rounds += 1
             let status = gnutls_handshake(session)
             if status == GNUTLS_E_SUCCESS {
+                let resumed = gnutls_session_is_resumed(session) != 0
+                if side == .server, resumed, let refusal = recheckResumedClient() {
+                    // The ticket was good but the client may no longer be trusted: refuse.
+                    _ = gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_CERTIFICATE_UNKNOWN)
+                    let error = TLSError.verificationRejected(refusal, peer: "client", backendErrors: [])
+                    stickyError = error
+                    throw error
+                }
                 handshakeDone = true
                 info = makeInfo()
                 if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
+                if side == .server, !resumed, info?.protocolVersion == .tls1_3 {
+                    _ = gnutls_session_ticket_send(session, 1, 0)
+                }
                 return .complete
             }
             if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
@@ -308,7 +330,15 @@ final class GnuTLSConnection: TLSConnection {
                 peers.append(Array(UnsafeBufferPointer(start: data, count: Int(list[i].size))))
             }
         }
-        let verified = !peers.isEmpty && verificationFailure == nil && state.insecure == nil
+        let verification: TLSPeerVerification
+        if peers.isEmpty {
+            verification = .noCertificate
+        } else if state.insecure != nil {
+            verification = .insecurelySkipped
+        } else {
+            verification = authentication?.verification ?? .noCertificate
+        }
+        let verified = verification == .verified || verification == .pinned ? authentication?.verifiedChain ?? [] : []
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: suite,
@@ -317,40 +347,25 @@ final class GnuTLSConnection: TLSConnection {
             keyExchangeGroup: groupName.flatMap { GnuTLSGroups.group(named: $0) },
             resumed: gnutls_session_is_resumed(session) != 0,
             peerCertificates: peers,
-            verifiedChain: verified ? verifiedChain(peers) : [],
-            peerVerification: state.insecure != nil ? .insecurelySkipped : (verified ? .verified : .noCertificate)
+            verifiedChain: verified,
+            peerVerification: verification
         )
-    }
-
-    /// The presented chain completed with the trust anchor that issued its last certificate.
-    private func verifiedChain(_ peers: [[UInt8]]) -> [[UInt8]] {
-        guard let last = peers.last else { return [] }
-        var cert: gnutls_x509_crt_t?
-        gnutls_x509_crt_init(&cert)
-        guard let cert else { return peers }
-        defer { gnutls_x509_crt_deinit(cert) }
-        let imported = GnuTLSCredentials.withDatum(last) { gnutls_x509_crt_import(cert, $0, GNUTLS_X509_FMT_DER) }
-        guard imported == GNUTLS_E_SUCCESS else { return peers }
-        var issuer: gnutls_x509_crt_t?
-        guard gnutls_certificate_get_issuer(state.credentials.pointer, cert, &issuer, 0) == GNUTLS_E_SUCCESS,
-            let issuer
-        else { return peers }
-        let der = GnuTLSCertificates.der(of: issuer)
-        return der == last ? peers : peers + [der]
     }
 
     // MARK: Verification (called by GnuTLS during the handshake)
 
     /// Stores this session's resumption data in the client context's cache.
     fileprivate func keepSession() {
-        guard let sessions = state.sessions, let name = serverName?.description else { return }
+        guard let sessions = state.sessions, let name = serverName?.description, let authentication else { return }
         var data = gnutls_datum_t()
         guard gnutls_session_get_data2(session, &data) == GNUTLS_E_SUCCESS, let bytes = data.data else { return }
         defer {
             explicit_bzero(bytes, Int(data.size))
             CTLSKitGnuTLSShims_gnutls_free(bytes)
         }
-        sessions.store(GnuTLSSessionTicket(TLSSecureBytes(UnsafeBufferPointer(start: bytes, count: Int(data.size)))), for: name)
+        sessions.store(
+            GnuTLSSessionTicket(TLSSecureBytes(UnsafeBufferPointer(start: bytes, count: Int(data.size)))),
+            authentication: authentication, for: name)
     }
 
     /// Called by GnuTLS with each new secret (TLSKitInsecure key log): one NSS line.
@@ -369,8 +384,10 @@ final class GnuTLSConnection: TLSConnection {
         keyLog("\(label) \(hex(random, client.size)) \(hex(data, secret.size))")
     }
 
+    /// Called by GnuTLS with the peer's certificates: verifies the chain (or compares the
+    /// leaf's key with the pins), enforces the chain length and the CRLs' coverage, then
+    /// runs the context's policies. 0 goes on, -1 aborts with an alert.
     fileprivate func verifyPeer() -> Int32 {
-        if state.insecure?.verifiesCertificate == false { return 0 }
         var count: UInt32 = 0
         let list = gnutls_certificate_get_peers(session, &count)
         if list == nil || count == 0 {
@@ -379,9 +396,107 @@ final class GnuTLSConnection: TLSConnection {
                 reason: .noCertificate, backendText: "the peer sent no certificate")
             return -1
         }
+        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
+            guard let datum = list?[i], let data = datum.data else { return nil }
+            return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+        }
+        let verification: TLSPeerVerification
+        var path: [[UInt8]] = []
+        var validity: ClosedRange<Int64>?
+        if let pins = state.pins {
+            guard let hash = GnuTLSPeerChain.spkiSHA256(chain[0]), pins.contains(hash) else {
+                verificationFailure = .notPinned(chain)
+                return -1
+            }
+            verification = .pinned
+            path = [chain[0]]
+        } else if state.insecure?.verifiesCertificate == false {
+            verification = .insecurelySkipped
+        } else {
+            if let failure = verifyChain(list: list, count: count, chain: chain) {
+                verificationFailure = failure
+                return -1
+            }
+            verification = .verified
+            path = GnuTLSPeerChain.verifiedPath(presented: chain, credentials: state.credentials.pointer)
+            validity = GnuTLSPeerChain.validity(chain[0])
+            if let limit = state.maximumChainLength, path.count > limit {
+                verificationFailure = .chainTooLong(path.count, limit: limit)
+                verificationFailure?.peerCertificates = chain
+                return -1
+            }
+            if let crlIssuers = state.crlIssuers {
+                // As OpenSSL with CRL_CHECK_ALL: every certificate of the path needs a CRL
+                // from its issuer, or its revocation status is unknown.
+                for (depth, der) in path.enumerated() {
+                    guard let cert = GnuTLSPeerChain.Certificate(der), crlIssuers.contains(cert.issuerName) else {
+                        verificationFailure = TLSVerificationFailure(
+                            reason: .revocationUnknown,
+                            backendText: "no CRL from the issuer of the certificate at depth \(depth) was given",
+                            depth: depth, peerCertificates: chain)
+                        return -1
+                    }
+                }
+            }
+        }
+        if let checks = state.checks {
+            let request = TLSPeerVerificationRequest(
+                side: side, peerCertificates: chain, serverName: peerName(), applicationProtocol: alpn(),
+                verifiedChain: path, backendVerification: verification)
+            if let failure = checks.evaluate(request) {
+                verificationFailure = failure
+                return -1
+            }
+        }
+        authentication = TLSSessionAuthentication(
+            authenticatedAt: state.clock.now(), peerCertificates: chain, verifiedChain: path, verification: verification,
+            validity: validity)
+        return 0
+    }
+
+    /// Servers, after a resumption: GnuTLS has enforced the ticket's age; check that the
+    /// client's remembered certificate is still valid and that the policies still agree.
+    private func recheckResumedClient() -> TLSVerificationFailure? {
+        guard state.clientAuthentication != .none else { return nil }
+        var count: UInt32 = 0
+        guard let list = gnutls_certificate_get_peers(session, &count), count > 0 else { return nil }
+        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
+            list[i].data.map { Array(UnsafeBufferPointer(start: $0, count: Int(list[i].size))) }
+        }
+        let pinned = state.pins != nil
+        let remembered = TLSSessionAuthentication(
+            authenticatedAt: state.clock.now(), peerCertificates: chain,
+            verifiedChain: pinned ? [chain[0]] : GnuTLSPeerChain.verifiedPath(presented: chain, credentials: state.credentials.pointer),
+            verification: pinned ? .pinned : .verified, validity: pinned ? nil : GnuTLSPeerChain.validity(chain[0]))
+        authentication = remembered
+        guard
+            let refusal = remembered.refusal(
+                now: state.clock.now(), maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: state.checks,
+                side: .server, serverName: peerName())
+        else { return nil }
+        return TLSVerificationFailure(reason: .rejectedByHook, backendText: "resumption refused: \(refusal)", peerCertificates: chain)
+    }
+
+    private func peerName() -> String? {
+        if side == .client { return serverName?.description }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        var size = buffer.count
+        var type: UInt32 = 0
+        guard gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    private func alpn() -> TLSApplicationProtocol? {
+        var selected = gnutls_datum_t()
+        guard gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data else { return nil }
+        return TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
+    }
+
+    /// GnuTLS's own verification of the chain (and the name), as a failure or `nil`.
+    private func verifyChain(list: UnsafePointer<gnutls_datum_t>?, count: UInt32, chain: [[UInt8]]) -> TLSVerificationFailure? {
         guard let purpose = side == .client
             ? CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_SERVER() : CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT()
-        else { return -1 }
+        else { return TLSVerificationFailure(reason: .other, backendText: "no key purpose") }
         var status: UInt32 = 0
         var result: Int32
         let checkedName = state.insecure?.checksHostname == false ? nil : serverName
@@ -417,53 +532,18 @@ final class GnuTLSConnection: TLSConnection {
             ]
             result = gnutls_certificate_verify_peers(session, &data, 1, &status)
         }
-        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
-            guard let datum = list?[i], let data = datum.data else { return nil }
-            return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
-        }
         if result != GNUTLS_E_SUCCESS {
-            verificationFailure = TLSVerificationFailure(
+            return TLSVerificationFailure(
                 reason: .other, backendCode: Int(result), backendText: String(cString: gnutls_strerror(result)),
                 peerCertificates: chain)
-            return -1
         }
         if status != 0 {
-            verificationFailure = GnuTLSFailure.verificationFailure(
+            var failure = GnuTLSFailure.verificationFailure(
                 status: status, expectedName: serverName?.description, peers: list, count: count)
-            verificationFailure?.peerCertificates = chain
-            return -1
+            failure.peerCertificates = chain
+            return failure
         }
-        if let limit = state.maximumChainLength, verifiedChain(chain).count > limit {
-            verificationFailure = TLSVerificationFailure(
-                reason: .chainTooLong, backendText: "the chain to the trust anchor is longer than \(limit) certificates",
-                peerCertificates: chain)
-            return -1
-        }
-        guard let verifyPeer = state.verifyPeer else { return 0 }
-        var selected = gnutls_datum_t()
-        var alpn: TLSApplicationProtocol?
-        if gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data {
-            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
-        }
-        var name = serverName?.description
-        if side == .server {
-            var buffer = [UInt8](repeating: 0, count: 256)
-            var size = buffer.count
-            var type: UInt32 = 0
-            if gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS {
-                name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
-            }
-        }
-        let request = TLSPeerVerificationRequest(
-            side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn, verifiedChain: verifiedChain(chain))
-        switch verifyPeer(request) {
-        case .accept:
-            return 0
-        case .reject(let reason):
-            verificationFailure = TLSVerificationFailure(
-                reason: .rejectedByHook, backendText: reason, peerCertificates: chain)
-            return -1
-        }
+        return nil
     }
 
     /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.

@@ -19,7 +19,16 @@ final class GnuTLSContextState: @unchecked Sendable {
     let priority: gnutls_priority_t
     let alpn: [UnsafeMutableBufferPointer<UInt8>]
     let clientAuthentication: TLSServerConfiguration.ClientAuthentication
-    let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// The context's verification policies and hook, composed; `nil` when there are none.
+    let checks: TLSPeerChecks?
+    /// SHA-256 hashes of the pinned SubjectPublicKeyInfos, when the trust store pins keys.
+    var pins: Set<[UInt8]>?
+    /// With CRLs: the issuer names they come from (each CA of a verified chain needs one).
+    var crlIssuers: Set<[UInt8]>?
+    /// How long after a full verification a session may be resumed.
+    var maximumResumptionAge: Duration = .seconds(24 * 3600)
+    /// The wall clock for resumption ages (tests move it).
+    let clock = TLSWallClock()
     let keyLog: (@Sendable (String) -> Void)?
     let insecure: TLSInsecure.Verification?
     /// Client: session tickets by server name, when resumption is on.
@@ -41,7 +50,7 @@ final class GnuTLSContextState: @unchecked Sendable {
     ) throws(TLSError) {
         self.side = side
         self.sessions = side == .client && resumesSessions ? TLSSessionCache<GnuTLSSessionTicket>() : nil
-        self.verifyPeer = hooks.verifyPeer
+        self.checks = TLSPeerChecks(hooks)
         self.keyLog = hooks.insecureKeyLog
         self.insecure = insecure
         if keyLog != nil {
@@ -91,8 +100,11 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
     init(configuration: TLSClientConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.configuration = configuration
         let credentials = try GnuTLSCredentials()
-        try credentials.addTrust(configuration.trustStore, field: "trustStore")
-        try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
+        let pins = try GnuTLSTrust.pins(configuration.trustStore)
+        if pins == nil {
+            try credentials.addTrust(configuration.trustStore, field: "trustStore")
+            try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
+        }
         if let chain = configuration.certificateChain {
             try credentials.addChain(chain, field: "certificateChain")
         }
@@ -101,6 +113,9 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
             alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks,
             insecure: configuration.insecureVerification, resumesSessions: configuration.resumesSessions)
         state.maximumChainLength = configuration.maximumChainLength
+        state.pins = pins
+        state.crlIssuers = try GnuTLSTrust.crlIssuers(configuration.revocationLists)
+        state.maximumResumptionAge = configuration.maximumResumptionAge
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -133,7 +148,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         for (index, chain) in configuration.certificateChains.enumerated() {
             let credentials = try GnuTLSCredentials()
             let leaf = try credentials.addChain(chain, field: "certificateChains[\(index)]")
-            if let trust = configuration.trustStore {
+            if let trust = configuration.trustStore, !trust.isPinned {
                 try credentials.addTrust(trust, field: "trustStore")
                 try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
             }
@@ -143,8 +158,14 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
             side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
             alpn: configuration.applicationProtocols,
             clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks)
-        state.ticketLifetimeSeconds = configuration.ticketKeyLifetime.components.seconds
+        // Tickets expire with the key lifetime or the resumption age, whichever is shorter;
+        // GnuTLS measures it from the session's original time (see BackendDifferences.md).
+        state.ticketLifetimeSeconds = min(
+            configuration.ticketKeyLifetime.components.seconds, configuration.maximumResumptionAge.components.seconds)
         state.maximumChainLength = configuration.maximumChainLength
+        state.pins = try configuration.trustStore.flatMap(GnuTLSTrust.pins)
+        state.crlIssuers = try GnuTLSTrust.crlIssuers(configuration.revocationLists)
+        state.maximumResumptionAge = configuration.maximumResumptionAge
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -161,4 +182,27 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
 final class GnuTLSSessionTicket: Sendable {
     let data: TLSSecureBytes
     init(_ data: TLSSecureBytes) { self.data = data }
+}
+
+/// Trust settings the credentials object does not hold.
+enum GnuTLSTrust {
+    /// The pinned key hashes of a pinned trust store; `nil` for any other store.
+    static func pins(_ trust: TLSTrustStore) throws(TLSError) -> Set<[UInt8]>? {
+        guard case .pinned(let keys, let certificates) = trust.source else { return nil }
+        var pins = Set(keys.map(\.sha256))
+        for (index, certificate) in certificates.enumerated() {
+            for der in try GnuTLSCertificates.load(certificate, field: "trustStore.pinned[\(index)]") {
+                guard let hash = GnuTLSPeerChain.spkiSHA256(der) else {
+                    throw TLSError.configuration(field: "trustStore.pinned[\(index)]", "the certificate's public key cannot be read")
+                }
+                pins.insert(hash)
+            }
+        }
+        return pins
+    }
+
+    /// The CRL issuers, when CRLs are given.
+    static func crlIssuers(_ lists: [TLSRevocationList]) throws(TLSError) -> Set<[UInt8]>? {
+        lists.isEmpty ? nil : try GnuTLSPeerChain.crlIssuers(lists, field: "revocationLists")
+    }
 }

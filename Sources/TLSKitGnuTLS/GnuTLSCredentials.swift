@@ -65,6 +65,8 @@ final class GnuTLSCredentials: @unchecked Sendable {
         case .identifier(let uri):
             count = gnutls_certificate_set_x509_trust_file(pointer, uri, GNUTLS_X509_FMT_PEM)
             try Self.checkTrustCount(count, origin: uri, field: field, bytes: [])
+        case .pinned:
+            preconditionFailure("pinned trust stores hold no roots; GnuTLSTrust.pins handles them")
         }
     }
 

@@ -17,10 +17,17 @@ final class OpenSSLConnection: TLSConnection {
     private let expectedName: String?
 
     private var stickyError: TLSError?
-    private let verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
-    /// Set during the handshake: the hook's rejection, and the chain of a rejected peer.
-    private var hookRejection: String?
+    /// The context's settings for verifying the peer.
+    private let handle: OpenSSLContextHandle
+    /// Set during the handshake: a rejection TLSKit made itself (pins, chain length,
+    /// policies), and the chain of a rejected peer.
+    private var ownFailure: TLSVerificationFailure?
     private var rejectedChain: [[UInt8]] = []
+    /// What is known about the peer: from this handshake's verification, or, on a
+    /// resumption, from the full handshake the session comes from.
+    private var authentication: TLSSessionAuthentication?
+    /// The wall clock for resumption ages.
+    private let clock: TLSWallClock
     private let keyLog: (@Sendable (String) -> Void)?
     private let sessions: TLSSessionCache<OpenSSLSessionTicket>?
     private let insecure: TLSInsecure.Verification?
@@ -33,14 +40,21 @@ final class OpenSSLConnection: TLSConnection {
         side = .client
         contextOwner = context
         expectedName = serverName.description
-        verifyPeer = context.handle.verifyPeer
+        handle = context.handle
         keyLog = context.handle.keyLog
         insecure = context.insecure
         sessions = context.configuration.resumesSessions ? context.sessions : nil
+        clock = context.sessions.clock
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
-        if let ticket = sessions?.take(for: serverName.description) {
+        // Offer a ticket only while the server may be trusted without seeing its
+        // certificate again: young enough, its certificate still valid, the policies agree.
+        if let (ticket, remembered) = sessions?.takeResumable(
+            for: serverName.description, maximumAge: handle.maximumResumptionAge,
+            verificationTime: handle.verificationTime, checks: handle.checks)
+        {
             _ = SSL_set_session(ssl, ticket.pointer)  // takes its own reference
+            authentication = remembered
         }
         let param = SSL_get0_param(ssl)
         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
@@ -67,7 +81,8 @@ final class OpenSSLConnection: TLSConnection {
         side = .server
         contextOwner = context
         expectedName = nil
-        verifyPeer = context.handle.verifyPeer
+        handle = context.handle
+        clock = context.clock
         keyLog = context.handle.keyLog
         insecure = nil
         sessions = nil
@@ -137,9 +152,9 @@ final class OpenSSLConnection: TLSConnection {
             info = makeInfo()
             // A resumed TLS 1.2 session gets no new-session callback: keep it for next time.
             if let sessions, let name = expectedName, info?.resumed == true, info?.protocolVersion != .tls1_3,
-                let session = SSL_get1_session(ssl)
+                let authentication, let session = SSL_get1_session(ssl)
             {
-                sessions.store(OpenSSLSessionTicket(takingOwnership: session), for: name)
+                sessions.store(OpenSSLSessionTicket(takingOwnership: session), authentication: authentication, for: name)
             }
             return .complete
         }
@@ -216,18 +231,26 @@ final class OpenSSLConnection: TLSConnection {
 
     private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {
         let entries = OpenSSLErrorStack.drain()
-        var error = OpenSSLFailure.make(
-            sslError: sslError, entries: entries, verifyResult: Int(SSL_get_verify_result(ssl)),
-            phase: phase, side: side, expectedName: expectedName, hookRejection: hookRejection)
-        error.verificationFailure?.peerCertificates = rejectedChain
+        var error: TLSError
+        if var ownFailure, SSL_get_verify_result(ssl) != X509_V_OK {
+            ownFailure.peerCertificates = rejectedChain
+            error = .verificationRejected(ownFailure, peer: side == .client ? "server" : "client", backendErrors: entries.map(\.text))
+        } else {
+            error = OpenSSLFailure.make(
+                sslError: sslError, entries: entries, verifyResult: Int(SSL_get_verify_result(ssl)),
+                phase: phase, side: side, expectedName: expectedName)
+            error.verificationFailure?.peerCertificates = rejectedChain
+        }
         stickyError = error
         return error
     }
 
     /// Called when a session ticket arrives: keep it (we take OpenSSL's reference).
     func keepSession(_ session: OpaquePointer) -> Int32 {
-        guard let sessions, let name = expectedName, SSL_SESSION_is_resumable(session) == 1 else { return 0 }
-        sessions.store(OpenSSLSessionTicket(takingOwnership: session), for: name)
+        guard let sessions, let name = expectedName, let authentication, SSL_SESSION_is_resumable(session) == 1 else {
+            return 0
+        }
+        sessions.store(OpenSSLSessionTicket(takingOwnership: session), authentication: authentication, for: name)
         return 1
     }
 
@@ -243,51 +266,104 @@ final class OpenSSLConnection: TLSConnection {
     /// Called from the key-log callback (TLSKitInsecure).
     func logKeys(_ line: String) { keyLog?(line) }
 
-    /// Called from the certificate-verify callback: OpenSSL has verified the chain
-    /// (`verified` is its result). Keeps a rejected chain for the error; runs the hook.
-    func afterChainVerification(_ storeContext: OpaquePointer, verified: Int32) -> Int32 {
-        guard verified == 1 || verifyPeer != nil else {
-            rejectedChain = Self.chain(of: storeContext)
-            return verified
-        }
-        let chain = Self.chain(of: storeContext)
-        guard verified == 1 else {
-            rejectedChain = chain
-            return verified
-        }
-        guard let verifyPeer else { return 1 }
-        var alpnPointer: UnsafePointer<UInt8>?
-        var alpnLength: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        let alpn = alpnPointer.flatMap { TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: $0, count: Int(alpnLength)))) }
-        let name = side == .client
-            ? expectedName : SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
-        var verified: [[UInt8]] = []
-        if let stack = X509_STORE_CTX_get0_chain(storeContext) {
-            verified = (0..<Int(CTLSKitOpenSSLShims_sk_X509_num(stack))).compactMap { i in
-                CTLSKitOpenSSLShims_sk_X509_value(stack, Int32(i)).map { OpenSSLCertificateRef.der(of: $0) }
-            }
-        }
-        let request = TLSPeerVerificationRequest(
-            side: side, peerCertificates: chain, serverName: name, applicationProtocol: alpn, verifiedChain: verified)
-        switch verifyPeer(request) {
-        case .accept:
-            return 1
-        case .reject(let reason):
-            hookRejection = reason
-            rejectedChain = chain
-            X509_STORE_CTX_set_error(storeContext, X509_V_ERR_APPLICATION_VERIFICATION)
+    /// Called from the certificate-verify callback with the peer's certificates: verifies
+    /// the chain with OpenSSL (or compares the leaf's key with the pins), enforces the chain
+    /// length, then runs the context's policies. Returns 1 to go on, 0 to abort with an
+    /// alert (the socket is always in SSL_VERIFY_PEER mode, so 0 is honoured).
+    func verifyPeerChain(_ storeContext: OpaquePointer) -> Int32 {
+        let presented = OpenSSLPeerChain.der(of: X509_STORE_CTX_get0_untrusted(storeContext))
+        guard let leaf = X509_STORE_CTX_get0_cert(storeContext) else { return 0 }
+        let peerCertificates = presented.isEmpty ? [OpenSSLCertificateRef.der(of: leaf)] : presented
+        func reject(_ failure: TLSVerificationFailure, code: Int32) -> Int32 {
+            ownFailure = failure
+            rejectedChain = peerCertificates
+            X509_STORE_CTX_set_error(storeContext, code)
             return 0
         }
+        let verification: TLSPeerVerification
+        var verifiedChain: [[UInt8]] = []
+        var validity: ClosedRange<Int64>?
+        if let pins = handle.pins {
+            guard let hash = try? OpenSSLPeerChain.spkiSHA256(leaf), pins.contains(hash) else {
+                return reject(.notPinned(peerCertificates), code: X509_V_ERR_APPLICATION_VERIFICATION)
+            }
+            verification = .pinned
+            verifiedChain = [OpenSSLCertificateRef.der(of: leaf)]
+        } else if insecure?.verifiesCertificate == false {
+            verification = .insecurelySkipped
+        } else {
+            guard X509_verify_cert(storeContext) == 1 else {
+                rejectedChain = peerCertificates
+                return 0
+            }
+            verification = .verified
+            verifiedChain = OpenSSLPeerChain.der(of: X509_STORE_CTX_get0_chain(storeContext))
+            validity = OpenSSLPeerChain.validity(leaf)
+            if let limit = handle.maximumChainLength, verifiedChain.count > limit {
+                return reject(.chainTooLong(verifiedChain.count, limit: limit), code: X509_V_ERR_CERT_CHAIN_TOO_LONG)
+            }
+        }
+        if let checks = handle.checks {
+            let request = TLSPeerVerificationRequest(
+                side: side, peerCertificates: peerCertificates, serverName: peerName(), applicationProtocol: alpn(),
+                verifiedChain: verifiedChain, backendVerification: verification)
+            if let failure = checks.evaluate(request) {
+                return reject(failure, code: X509_V_ERR_APPLICATION_VERIFICATION)
+            }
+        }
+        authentication = TLSSessionAuthentication(
+            authenticatedAt: clock.now(), peerCertificates: peerCertificates, verifiedChain: verifiedChain,
+            verification: verification, validity: validity)
+        return 1
     }
 
-    private static func chain(of storeContext: OpaquePointer) -> [[UInt8]] {
-        guard let untrusted = X509_STORE_CTX_get0_untrusted(storeContext) else {
-            return X509_STORE_CTX_get0_cert(storeContext).map { [OpenSSLCertificateRef.der(of: $0)] } ?? []
+    /// Servers, when a ticket is sealed: the record of when the client was verified. A
+    /// ticket issued on a resumed connection keeps the original record, so renewing a
+    /// ticket never extends how long the session may be resumed.
+    func sealTicketAuthentication() -> Int32 {
+        guard let session = SSL_get_session(ssl) else { return 0 }
+        var existing: UnsafeMutableRawPointer?
+        var existingLength = 0
+        if SSL_SESSION_get0_ticket_appdata(session, &existing, &existingLength) == 1, existing != nil, existingLength > 0 {
+            return 1  // a resumed session: its record travels on unchanged
         }
-        return (0..<Int(CTLSKitOpenSSLShims_sk_X509_num(untrusted))).compactMap { i in
-            CTLSKitOpenSSLShims_sk_X509_value(untrusted, Int32(i)).map { OpenSSLCertificateRef.der(of: $0) }
-        }
+        let record = OpenSSLPeerChain.encodeTicketRecord(
+            authenticatedAt: authentication?.authenticatedAt ?? clock.now(),
+            verification: authentication?.verification ?? .verified, chain: authentication?.verifiedChain ?? [])
+        return record.withUnsafeBytes { SSL_SESSION_set1_ticket_appdata(session, $0.baseAddress, $0.count) }
+    }
+
+    /// Servers, when a ticket came back: whether to resume it (otherwise the handshake is
+    /// a full one, with every check).
+    func mayResume(_ session: OpaquePointer) -> Bool {
+        var data: UnsafeMutableRawPointer?
+        var length = 0
+        guard SSL_SESSION_get0_ticket_appdata(session, &data, &length) == 1, let data,
+            let (time, verification, chain) = OpenSSLPeerChain.decodeTicketRecord(UnsafeRawBufferPointer(start: data, count: length))
+        else { return false }
+        let peer = SSL_SESSION_get0_peer(session)
+        let remembered = TLSSessionAuthentication(
+            authenticatedAt: time, peerCertificates: chain.isEmpty ? peer.map { [OpenSSLCertificateRef.der(of: $0)] } ?? [] : chain,
+            verifiedChain: chain, verification: verification,
+            validity: verification == .verified ? peer.flatMap(OpenSSLPeerChain.validity) : nil)
+        let refusal = remembered.refusal(
+            now: clock.now(), maximumAge: handle.maximumResumptionAge, verificationTime: handle.verificationTime,
+            checks: handle.checks, side: .server, serverName: peerName())
+        guard refusal == nil else { return false }
+        authentication = remembered
+        return true
+    }
+
+    private func peerName() -> String? {
+        side == .client ? expectedName : SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
+    }
+
+    private func alpn() -> TLSApplicationProtocol? {
+        var pointer: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &pointer, &length)
+        guard let pointer, length > 0 else { return nil }
+        return TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: pointer, count: Int(length))))
     }
 
     private func makeInfo() -> TLSConnectionInfo {
@@ -324,15 +400,18 @@ final class OpenSSLConnection: TLSConnection {
                 }
             }
         }
-        var verified: [[UInt8]] = []
-        if !peer.isEmpty, let chain = SSL_get0_verified_chain(ssl) {
-            for i in 0..<Int(CTLSKitOpenSSLShims_sk_X509_num(chain)) {
-                if let cert = CTLSKitOpenSSLShims_sk_X509_value(chain, Int32(i)) {
-                    verified.append(OpenSSLCertificateRef.der(of: cert))
-                }
-            }
+        // What verifyPeerChain established (or, resumed, what the full handshake did).
+        let verification: TLSPeerVerification
+        if peer.isEmpty {
+            verification = .noCertificate
+        } else if insecure?.verifiesCertificate == false {
+            verification = .insecurelySkipped
+        } else if insecure != nil {
+            verification = .insecurelySkipped  // the chain was verified, the name was not
+        } else {
+            verification = authentication?.verification ?? .noCertificate
         }
-        let isVerified = !peer.isEmpty && SSL_get_verify_result(ssl) == X509_V_OK && insecure == nil
+        let verified = verification == .verified || verification == .pinned ? authentication?.verifiedChain ?? [] : []
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: TLSCipherSuite(rawValue: cipher),
@@ -341,8 +420,8 @@ final class OpenSSLConnection: TLSConnection {
             keyExchangeGroup: group,
             resumed: SSL_session_reused(ssl) == 1,
             peerCertificates: peer,
-            verifiedChain: isVerified ? verified : [],
-            peerVerification: insecure != nil ? .insecurelySkipped : (isVerified ? .verified : .noCertificate)
+            verifiedChain: verified,
+            peerVerification: verification
         )
     }
 }

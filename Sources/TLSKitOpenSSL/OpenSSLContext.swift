@@ -16,8 +16,16 @@ final class OpenSSLContextHandle: @unchecked Sendable {
     var leaf: OpenSSLCertificateRef?
     /// Other contexts selected by SNI (primary server context only).
     var alternatives: [OpenSSLContextHandle] = []
-    /// The context's peer-verification hook, if any.
-    var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// The context's verification policies and hook, composed; `nil` when there are none.
+    var checks: TLSPeerChecks?
+    /// SHA-256 hashes of the pinned SubjectPublicKeyInfos, when the trust store pins keys.
+    var pins: Set<[UInt8]>?
+    /// The longest verified chain accepted, if limited.
+    var maximumChainLength: Int?
+    /// How long after a full verification a session may be resumed.
+    var maximumResumptionAge: Duration = .seconds(24 * 3600)
+    /// The configured verification time, if any.
+    var verificationTime: TLSVerificationTime?
     /// TLSKitInsecure's key-log sink, if attached.
     var keyLog: (@Sendable (String) -> Void)?
     /// Server: the rotating session-ticket keys (shared by every SNI alternative).
@@ -95,7 +103,9 @@ enum OpenSSLContextBuilder {
         }
         let alpnWire = s.side == .server && !s.alpn.isEmpty ? TLSApplicationProtocol.wireFormat(s.alpn) : nil
         let handle = OpenSSLContextHandle(pointer: ctx, alpnWire: alpnWire)
-        handle.verifyPeer = hooks.verifyPeer
+        handle.checks = TLSPeerChecks(hooks)
+        handle.maximumChainLength = s.maximumChainLength
+        handle.verificationTime = s.verificationTime
         if let keyLog = hooks.insecureKeyLog {
             handle.keyLog = keyLog
             SSL_CTX_set_keylog_callback(ctx, keyLogCallback)
@@ -129,7 +139,9 @@ enum OpenSSLContextBuilder {
         }
 
         if let length = s.maximumChainLength {
-            // OpenSSL's depth d admits the leaf, d intermediates and the anchor.
+            // OpenSSL's depth d admits the leaf, d intermediates and the anchor, so it cannot
+            // say "the leaf alone" (length 1): it only stops the chain building early, and
+            // the length itself is checked on the verified chain (`verifyPeerChain`).
             SSL_CTX_set_verify_depth(ctx, Int32(max(0, length - 2)))
         }
         if let time = s.verificationTime {
@@ -249,6 +261,32 @@ enum OpenSSLContextBuilder {
         return leaf
     }
 
+    /// Sets up what the peer is verified against: the roots (or the pins) and the CRLs.
+    static func configureTrust(
+        _ trust: TLSTrustStore, revocationLists: [TLSRevocationList], handle: OpenSSLContextHandle,
+        loader: OpenSSLCredentialLoader
+    ) throws(TLSError) {
+        if case .pinned(let keys, let certificates) = trust.source {
+            // No roots at all: the verify callback compares the leaf's key with the pins.
+            var pins = Set(keys.map(\.sha256))
+            for (index, certificate) in certificates.enumerated() {
+                for cert in try loader.certificates(certificate, field: "trustStore.pinned[\(index)]") {
+                    pins.insert(try OpenSSLPeerChain.spkiSHA256(cert.pointer))
+                }
+            }
+            handle.pins = pins
+            return
+        }
+        let store = try loader.trustStore(trust, field: "trustStore")
+        SSL_CTX_set_cert_store(handle.pointer, store.release())
+        try loader.addRevocationLists(revocationLists, to: handle.pointer, field: "revocationLists")
+        if !revocationLists.isEmpty, let x509Store = SSL_CTX_get_cert_store(handle.pointer) {
+            // Every certificate of the chain, not only the leaf: a revoked intermediate is
+            // refused too, and each CA of the chain must have a CRL here (as on GnuTLS).
+            _ = X509_STORE_set_flags(x509Store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+        }
+    }
+
     static func warnIfWeak(_ policy: TLSSecurityPolicy, side: TLSSide, logger: Logger) {
         if policy.isCompatible {
             logger.warning(
@@ -288,15 +326,38 @@ final class OpenSSLSessionTicket: @unchecked Sendable {
     deinit { SSL_SESSION_free(pointer) }
 }
 
-/// Verifies the peer's chain with OpenSSL, then asks the connection's hook.
+/// Verifies the peer: the connection runs OpenSSL's chain verification (or compares pins),
+/// then the context's policies. Fails closed when the connection cannot be found.
 private let certVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { storeContext, _ in
-    guard let storeContext else { return 0 }
-    let verified = X509_verify_cert(storeContext)
-    guard let ssl = X509_STORE_CTX_get_ex_data(storeContext, SSL_get_ex_data_X509_STORE_CTX_idx()),
+    guard let storeContext,
+        let ssl = X509_STORE_CTX_get_ex_data(storeContext, SSL_get_ex_data_X509_STORE_CTX_idx()),
         let connectionPointer = SSL_get_ex_data(OpaquePointer(ssl), 0)
-    else { return verified }
+    else { return 0 }
     let connection = Unmanaged<OpenSSLConnection>.fromOpaque(connectionPointer).takeUnretainedValue()
-    return connection.afterChainVerification(storeContext, verified: verified)
+    return connection.verifyPeerChain(storeContext)
+}
+
+/// A session ticket is about to be sealed (servers): record when the client was verified.
+private let ticketGenerateCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { ssl, _ in
+    guard let ssl, let pointer = SSL_get_ex_data(ssl, 0) else { return 0 }
+    return Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue().sealTicketAuthentication()
+}
+
+/// A ticket came back (servers): resume only if the session may still be resumed.
+private let ticketDecryptCallback: @convention(c) (
+    OpaquePointer?, OpaquePointer?, UnsafePointer<UInt8>?, Int, Int32, UnsafeMutableRawPointer?
+) -> Int32 = { ssl, session, _, _, status, _ in
+    switch status {
+    case SSL_TICKET_SUCCESS, SSL_TICKET_SUCCESS_RENEW:
+        guard let ssl, let session, let pointer = SSL_get_ex_data(ssl, 0) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
+        let connection = Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue()
+        guard connection.mayResume(session) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW
+    case SSL_TICKET_EMPTY, SSL_TICKET_NO_DECRYPT:
+        return SSL_TICKET_RETURN_IGNORE_RENEW
+    default:
+        return SSL_TICKET_RETURN_ABORT
+    }
 }
 
 /// ALPN selection on the server: the server's order wins; no overlap is fatal
@@ -354,14 +415,17 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
         self.configuration = configuration
         handle = try OpenSSLContextBuilder.make(library, OpenSSLContextSettings(configuration), hooks: hooks)
         let loader = OpenSSLCredentialLoader(library: library)
-        let store = try loader.trustStore(configuration.trustStore, field: "trustStore")
-        SSL_CTX_set_cert_store(handle.pointer, store.release())
-        try loader.addRevocationLists(configuration.revocationLists, to: handle.pointer, field: "revocationLists")
+        try OpenSSLContextBuilder.configureTrust(
+            configuration.trustStore, revocationLists: configuration.revocationLists, handle: handle, loader: loader)
+        handle.maximumResumptionAge = configuration.maximumResumptionAge
         insecure = configuration.insecureVerification
         if let insecure {
             hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
         }
-        SSL_CTX_set_verify(handle.pointer, insecure?.verifiesCertificate == false ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nil)
+        // Always VERIFY_PEER, also when TLSKitInsecure skips the chain: under VERIFY_NONE
+        // OpenSSL ignores the verify callback's answer, and the policies must still be able
+        // to reject (verifyPeerChain skips the chain check itself).
+        SSL_CTX_set_verify(handle.pointer, SSL_VERIFY_PEER, nil)
         if configuration.resumesSessions {
             // Sessions go to our cache (by server name), not OpenSSL's internal one.
             _ = CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(
@@ -397,6 +461,8 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     let library: OpenSSLLibraryContext
     /// The rotating session-ticket keys.
     let ticketKeys: OpenSSLTicketKeys
+    /// The wall clock resumption ages are measured on (tests move it).
+    let clock = TLSWallClock()
 
     init(library: OpenSSLLibraryContext, configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
         self.library = library
@@ -413,7 +479,10 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(handle.pointer, ticketKeyCallback)
             handle.leaf = try OpenSSLContextBuilder.useChain(
                 chain, field: "certificateChains[\(index)]", ctx: handle.pointer, loader: loader)
-            try Self.configureClientAuthentication(handle.pointer, configuration, loader: loader)
+            try Self.configureClientAuthentication(handle, configuration, loader: loader)
+            handle.maximumResumptionAge = configuration.maximumResumptionAge
+            _ = SSL_CTX_set_session_ticket_cb(
+                handle.pointer, ticketGenerateCallback, ticketDecryptCallback, nil)
             // Session IDs must match across the SNI alternatives for resumption to work.
             let sid: [UInt8] = Array("tlskit".utf8)
             _ = SSL_CTX_set_session_id_context(handle.pointer, sid, UInt32(sid.count))
@@ -431,16 +500,16 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     }
 
     private static func configureClientAuthentication(
-        _ ctx: OpaquePointer, _ configuration: TLSServerConfiguration, loader: OpenSSLCredentialLoader
+        _ handle: OpenSSLContextHandle, _ configuration: TLSServerConfiguration, loader: OpenSSLCredentialLoader
     ) throws(TLSError) {
+        let ctx = handle.pointer
         switch configuration.effectiveClientAuthentication {
         case .none:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
         case .optional, .required:
             guard let trust = configuration.trustStore else { return }  // validated before
-            let store = try loader.trustStore(trust, field: "trustStore")
-            SSL_CTX_set_cert_store(ctx, store.release())
-            try loader.addRevocationLists(configuration.revocationLists, to: ctx, field: "revocationLists")
+            try OpenSSLContextBuilder.configureTrust(
+                trust, revocationLists: configuration.revocationLists, handle: handle, loader: loader)
             let required = configuration.effectiveClientAuthentication == .required
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nil)
         }

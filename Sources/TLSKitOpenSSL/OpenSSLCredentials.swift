@@ -416,6 +416,8 @@ struct OpenSSLCredentialLoader {
         case .identifier(let uri):
             let certs = try loadFromStore(uri: uri, field: field, passphrase: nil, expect: .certificate).certificates
             try add(certs, to: x509Store)
+        case .pinned:
+            preconditionFailure("pinned trust stores hold no roots; OpenSSLContextBuilder.configureTrust handles them")
         }
         return owner
     }

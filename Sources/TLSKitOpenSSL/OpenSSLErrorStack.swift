@@ -156,6 +156,7 @@ struct OpenSSLFailure {
         case X509_V_ERR_INVALID_PURPOSE, X509_V_ERR_KEYUSAGE_NO_CERTSIGN, X509_V_ERR_INVALID_CA:
             reason = .unsuitableUsage
         case X509_V_ERR_CERT_REVOKED: reason = .revoked
+        case X509_V_ERR_UNABLE_TO_GET_CRL: reason = .revocationUnknown
         case X509_V_ERR_CERT_CHAIN_TOO_LONG, X509_V_ERR_PATH_LENGTH_EXCEEDED: reason = .chainTooLong
         case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK:
             reason = .weakKeyOrAlgorithm

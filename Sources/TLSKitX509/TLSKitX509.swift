@@ -57,7 +57,7 @@ extension TLSVerificationFailure {
         case .selfSigned:
             return "self-signed certificate \(leafCertificate.map { "\($0.subject)" } ?? "") is not trusted"
         case .rejectedByHook:
-            return "rejected by the verification hook: \(backendText)"
+            return "rejected by \(backendText)"
         default:
             return "\(reason): \(backendText)"
         }

@@ -4,21 +4,31 @@ import SwiftASN1
 @_spi(FixedExpiryValidationTime) import X509
 
 extension TLSContextHooks {
-    /// Adds the Web PKI profile to a context: after the backend's own verification (an
-    /// RFC 5280 path check that, for OpenSSL, accepts much the Web PKI forbids), the chain is
-    /// checked again with swift-certificates' verifier and policies — RFC 5280 rules, the
-    /// server identity (subjectAltName only), and the profile rules: the leaf must carry an
-    /// extended key usage that allows this use, must not be a CA, must be X.509 v3 and must
-    /// have a subjectAltName. Off unless you attach it.
-    ///
-    /// - Parameter verificationTime: the time to verify at (default: now).
-    /// - Note: swift-certificates' verifier is `async`; the hook waits for it on a detached
-    ///   task. Do not drive connections with this hook from threads of Swift's cooperative
-    ///   pool.
+    /// Hooks with the Web PKI profile as their one verification policy (see
+    /// ``TLSVerificationPolicy/webPKI(verificationTime:)``). To combine it with other
+    /// policies, use `hooks.addVerificationPolicy(.webPKI())` instead.
     public static func webPKI(verificationTime: Date? = nil, logger: TLSContextHooks = TLSContextHooks()) -> TLSContextHooks {
         var hooks = logger
-        hooks.verifyPeer = { request in TLSWebPKI.evaluate(request, at: verificationTime) }
+        hooks.addVerificationPolicy(.webPKI(verificationTime: verificationTime))
         return hooks
+    }
+}
+
+extension TLSVerificationPolicy {
+    /// The Web PKI profile: after the backend's own verification (an RFC 5280 path check
+    /// that, for OpenSSL, accepts much the Web PKI forbids), the verified chain is checked
+    /// again with swift-certificates' verifier and policies — RFC 5280 rules, the server
+    /// identity (subjectAltName only), and the profile rules: the leaf must carry an
+    /// extended key usage that allows this use, must not be a CA, must be X.509 v3 and must
+    /// have a subjectAltName. It needs a chain the backend verified: with chain
+    /// verification switched off, or with pinned keys, it rejects.
+    ///
+    /// - Parameter verificationTime: the time to verify at (default: now).
+    /// - Note: swift-certificates' verifier is `async`; the policy waits for it on a detached
+    ///   task. Do not drive connections with this policy from threads of Swift's cooperative
+    ///   pool.
+    public static func webPKI(verificationTime: Date? = nil) -> TLSVerificationPolicy {
+        TLSVerificationPolicy(name: "webPKI") { request in TLSWebPKI.evaluate(request, at: verificationTime) }
     }
 }
 
@@ -27,6 +37,11 @@ public enum TLSWebPKI {
     /// Checks `request`'s chain against the profile; the verdict for the hook.
     /// - Parameter time: the time to verify at; `nil`: now.
     public static func evaluate(_ request: TLSPeerVerificationRequest, at time: Date?) -> TLSPeerVerificationDecision {
+        guard !request.verifiedChain.isEmpty, request.backendVerification == .verified else {
+            return .reject(
+                "Web PKI profile: the backend did not verify the chain (certificate verification is off or the chain is "
+                    + "pinned), so the profile cannot be applied")
+        }
         let fixedTime = time
         let parsed = request.verifiedChain.compactMap { try? Certificate(derEncoded: $0) }
         guard parsed.count == request.verifiedChain.count, let leaf = parsed.first, let root = parsed.last else {

@@ -28,7 +28,10 @@ struct ResumptionTests {
         #expect(second.resumed == true, "\(backends) \(version)")
         #expect(second.peerVerification == .verified)
         let third = try #require(try Self.connect(client, server))
-        #expect(third.resumed == true, "a resumed connection brings a fresh ticket")
+        // A GnuTLS server issues TLS 1.3 tickets after full handshakes only, so that no
+        // ticket outlives the verification it stands for (docs/BackendDifferences.md).
+        let renews = !(backends.server.name == "gnutls" && version == .tls1_3)
+        #expect(third.resumed == renews, "a resumed connection brings a fresh ticket, except from a GnuTLS TLS 1.3 server")
     }
 
     @Test(arguments: TestBackends.all)
