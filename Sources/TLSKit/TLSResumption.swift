@@ -113,3 +113,9 @@ package final class TLSSessionCache<Ticket: AnyObject & Sendable>: @unchecked Se
         return refusal == nil ? entry : nil
     }
 }
+
+/// A context whose resumption clock tests can move (both backends' contexts).
+package protocol TLSResumptionClocked: AnyObject {
+    /// The clock resumption ages and remembered validity periods are checked on.
+    var resumptionClock: TLSWallClock { get }
+}

@@ -27,8 +27,8 @@ final class GnuTLSContextState: @unchecked Sendable {
     var crlIssuers: Set<[UInt8]>?
     /// How long after a full verification a session may be resumed.
     var maximumResumptionAge: Duration = .seconds(24 * 3600)
-    /// The wall clock for resumption ages (tests move it).
-    let clock = TLSWallClock()
+    /// The wall clock for resumption ages (tests move it); the session cache's on clients.
+    let clock: TLSWallClock
     let keyLog: (@Sendable (String) -> Void)?
     let insecure: TLSInsecure.Verification?
     /// Client: session tickets by server name, when resumption is on.
@@ -50,6 +50,7 @@ final class GnuTLSContextState: @unchecked Sendable {
     ) throws(TLSError) {
         self.side = side
         self.sessions = side == .client && resumesSessions ? TLSSessionCache<GnuTLSSessionTicket>() : nil
+        self.clock = sessions?.clock ?? TLSWallClock()
         self.checks = TLSPeerChecks(hooks)
         self.keyLog = hooks.insecureKeyLog
         self.insecure = insecure

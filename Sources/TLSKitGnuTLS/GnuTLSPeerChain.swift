@@ -133,3 +133,11 @@ enum GnuTLSPeerChain {
         return issuers
     }
 }
+
+extension GnuTLSClientContext: TLSResumptionClocked {
+    package var resumptionClock: TLSWallClock { state.clock }
+}
+
+extension GnuTLSServerContext: TLSResumptionClocked {
+    package var resumptionClock: TLSWallClock { state.clock }
+}

@@ -81,3 +81,11 @@ enum OpenSSLPeerChain {
         return (time, verification, chain)
     }
 }
+
+extension OpenSSLClientContext: TLSResumptionClocked {
+    package var resumptionClock: TLSWallClock { sessions.clock }
+}
+
+extension OpenSSLServerContext: TLSResumptionClocked {
+    package var resumptionClock: TLSWallClock { clock }
+}

@@ -137,11 +137,12 @@ public enum TestPKI {
             keyType: KeyType = .p256,
             usage: Usage = .both,
             notBefore: Date = Date().addingTimeInterval(-3600),
-            notAfter: Date = Date().addingTimeInterval(86_400 * 30)
+            notAfter: Date = Date().addingTimeInterval(86_400 * 30),
+            otherNames: [GeneralName] = []
         ) throws -> Identity {
             let key = try keyType.generate()
             let subject = try DistinguishedName { CommonName(commonName); OrganizationName("TLSKit tests") }
-            var names: [GeneralName] = dnsNames.map { .dnsName($0) }
+            var names: [GeneralName] = dnsNames.map { .dnsName($0) } + otherNames
             for ip in ipAddresses {
                 let parsed = try TLSServerName(ip)
                 guard let bytes = parsed.ipAddress else { continue }

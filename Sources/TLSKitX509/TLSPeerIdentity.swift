@@ -1,5 +1,6 @@
 public import TLSKit
 public import X509
+import Crypto
 import SwiftASN1
 
 extension TLSVerificationPolicy {
@@ -68,5 +69,15 @@ extension TLSPeerIdentityPattern {
             }
         }
         return "subject \(certificate.subject)" + (names.isEmpty ? "" : ", " + names.joined(separator: ", "))
+    }
+}
+
+extension TLSPublicKeyPin {
+    /// The pin of a certificate's key: SHA-256 of its DER SubjectPublicKeyInfo.
+    public init(certificateDER der: [UInt8]) throws {
+        let certificate = try Certificate(derEncoded: der)
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate.publicKey)
+        try self.init(sha256: Array(SHA256.hash(data: serializer.serializedBytes)))
     }
 }

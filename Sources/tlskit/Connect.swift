@@ -16,6 +16,12 @@ struct Connect: ParsableCommand {
     var serverName: String?
     @Option(help: "PEM file with the CA certificates to trust (default: the system trust store).")
     var ca: String?
+    @Option(
+        name: .customLong("pin"),
+        help: "Trust exactly this server key instead of CAs (repeatable): sha256:BASE64 of its SubjectPublicKeyInfo. The name and validity period are not checked (DANE-EE); --json prints a server's pin.")
+    var pins: [String] = []
+    @Option(name: .customLong("allow-server"), help: "Accept only a server whose certificate matches (repeatable; forms as serve --allow-client).")
+    var allowServer: [String] = []
     @Option(help: "Client certificate chain (mutual TLS): a PEM file or an identifier URI.")
     var cert: String?
     @Option(help: "Client private key: a file path or an identifier URI.")
@@ -57,6 +63,10 @@ struct Connect: ParsableCommand {
             (host, port) = try CLI.hostPort(target)
             backend = try backendOptions.makeBackend()
             var config = TLSClientConfiguration(trustStore: ca.map { .file($0) } ?? .system)
+            if !pins.isEmpty {
+                guard ca == nil else { throw CLIError.usage("--pin replaces the CAs: give --pin or --ca, not both") }
+                config.trustStore = .pinned(keys: try pins.map { try TLSPublicKeyPin($0) })
+            }
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if cert != nil || key != nil {
@@ -78,6 +88,9 @@ struct Connect: ParsableCommand {
                 CLI.warn("--insecure-no-hostname-check: the server's name is not checked; any certificate from a trusted CA is accepted")
             }
             var hooks = webPKI ? TLSContextHooks.webPKI(verificationTime: CLI.verificationTime) : TLSContextHooks()
+            if !allowServer.isEmpty {
+                hooks.addVerificationPolicy(.allowPeers(try allowServer.map { try TLSPeerIdentityPattern($0) }))
+            }
             try KeyLogFile.attach(keylog, to: &hooks)
             context = try backend.makeClientContext(config, hooks: hooks)
         } catch {

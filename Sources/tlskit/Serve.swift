@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TLSKit
 import TLSKitIO
+import TLSKitX509
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,10 @@ struct Serve: ParsableCommand {
     var keyPassphraseEnv: String?
     @Option(name: .customLong("client-ca"), help: "PEM file with CAs for client certificates; makes them required.")
     var clientCA: String?
+    @Option(
+        name: .customLong("allow-client"),
+        help: "With --client-ca: accept only clients whose certificate matches (repeatable): dns:NAME, dns:*.DOMAIN, ip:ADDR, uri:URI, email:ADDR, spiffe://DOMAIN/PATH (or /*), cn:/o:/ou:VALUE.")
+    var allowClient: [String] = []
     @Option(help: "Comma-separated ALPN protocols, most preferred first.")
     var alpn: String?
     @OptionGroup var versions: VersionOptions
@@ -44,6 +49,10 @@ struct Serve: ParsableCommand {
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }
             var hooks = TLSContextHooks()
+            if !allowClient.isEmpty {
+                guard clientCA != nil else { throw CLIError.usage("--allow-client needs --client-ca (client certificates are only requested then)") }
+                hooks.addVerificationPolicy(.allowPeers(try allowClient.map { try TLSPeerIdentityPattern($0) }))
+            }
             try KeyLogFile.attach(keylog, to: &hooks)
             context = try backend.makeServerContext(config, hooks: hooks)
             signal(SIGINT) { _ in _exit(0) }

@@ -242,7 +242,8 @@ enum Report {
     }
 
     static func json(_ info: TLSConnectionInfo?, error: TLSError?, backend: String, target: String) -> String {
-        var object: [String: Any] = ["backend": backend, "target": target, "verified": info?.peerVerification == .verified]
+        let authenticated = info?.peerVerification == .verified || info?.peerVerification == .pinned
+        var object: [String: Any] = ["backend": backend, "target": target, "verified": authenticated]
         if let info {
             object["version"] = "\(info.protocolVersion)"
             object["cipher"] = "\(info.cipherSuite)"
@@ -253,6 +254,8 @@ enum Report {
             object["peerChain"] = info.peerCertificates.map { Data($0).base64EncodedString() }
             object["verifiedChain"] = info.verifiedChain.map { Data($0).base64EncodedString() }
             object["verification"] = "\(info.peerVerification)"
+            // What --pin takes to trust exactly this server's key.
+            object["pin"] = info.peerLeafCertificate.flatMap { try? TLSPublicKeyPin(certificateDER: $0) }.map(\.description) ?? NSNull()
         }
         if let error {
             var e: [String: Any] = ["code": "\(error.code)", "message": error.message]
