@@ -5,7 +5,7 @@ import TLSKitOpenSSL
 import TLSKitTestSupport
 import TLSKitX509
 
-/// x509-limbo (../shared/data/x509-limbo/limbo.json) over real TLS handshakes: a server
+/// x509-limbo (Tests/Fixtures/x509-limbo/limbo.json) over real TLS handshakes: a server
 /// presents each case's certificate (and intermediates) with its key; a TLSKit client trusts
 /// only the case's roots, expects the case's peer name and verifies at its validation time.
 /// A completed handshake is "SUCCESS". Tests/Fixtures/x509-limbo-<backend>.json records the
@@ -32,13 +32,9 @@ struct LimboTests {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// `shared/` beside the repository (as on developers' machines and in CI), or
-    /// `TLSKIT_SHARED`.
+    /// The vendored vectors, Tests/Fixtures/x509-limbo/limbo.json (see PROVENANCE.md there).
     static func cases() throws -> [Case] {
-        let shared = ProcessInfo.processInfo.environment["TLSKIT_SHARED"].map { URL(fileURLWithPath: $0) }
-            ?? repository.deletingLastPathComponent().appendingPathComponent("shared")
-        let url = shared.appendingPathComponent("data/x509-limbo/limbo.json")
-        try #require(FileManager.default.fileExists(atPath: url.path), "x509-limbo vectors not found at \(url.path); set TLSKIT_SHARED to the shared/ folder")
+        let url = repository.appendingPathComponent("Tests/Fixtures/x509-limbo/limbo.json")
         struct File: Decodable { let testcases: [Case] }
         return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).testcases
     }
