@@ -1,7 +1,7 @@
 public import Foundation
 public import TLSKit
 import SwiftASN1
-@_spi(FixedExpiryValidationTime) import X509
+import X509
 
 extension TLSContextHooks {
     /// Adds the Web PKI profile to a context: after the backend's own verification (an
@@ -25,15 +25,16 @@ extension TLSContextHooks {
 ///
 /// The profile builds its own path: from the leaf the peer presented, through the
 /// certificates it presented (and any the backend added), to the trust anchor the backend
-/// verified the chain to. It then applies RFC 5280 (swift-certificates' `RFC5280Policy`),
-/// the server identity (subjectAltName only) and these rules (CA/Browser Forum baseline
-/// requirements, RFC 5280 "MUST"s the RFC 5280 policy leaves out):
+/// verified the chain to. It then applies RFC 5280 (version, validity, basic and name
+/// constraints; see `TLSWebPKIRFC5280Policy`), the server identity (swift-certificates'
+/// `ServerIdentityPolicy`: subjectAltName only) and these rules (CA/Browser Forum baseline
+/// requirements, RFC 5280 "MUST"s a path check leaves out):
 ///
 /// - every extension the profile reads decodes; an authority information access extension
 ///   holds at least one access description;
 /// - serial numbers are positive and at most 20 octets;
 /// - RSA keys have at least 2048 bits, a multiple of 8;
-/// - every certificate but a self-signed root has an authority key identifier, and any
+/// - every certificate but a self-issued trust anchor has an authority key identifier, and any
 ///   authority key identifier carries a keyIdentifier; CA certificates have a subject key
 ///   identifier and a critical basicConstraints; the root has no extended key usage;
 /// - policyConstraints are critical; name constraints have a permitted or an excluded
@@ -88,11 +89,7 @@ public enum TLSWebPKI {
         let candidates = intermediates
         return waitFor {
             var verifier = Verifier(rootCertificates: CertificateStore([root])) {
-                if let fixed = fixedTime {
-                    RFC5280Policy(fixedExpiryValidationTime: fixed)
-                } else {
-                    RFC5280Policy()
-                }
+                TLSWebPKIRFC5280Policy(fixedTime: fixedTime)
                 if side == .client { ServerIdentityPolicy(serverHostname: hostname, serverIP: address) }
                 WebPKIProfilePolicy(purpose: side == .client ? .serverAuth : .clientAuth)
             }
@@ -105,7 +102,7 @@ public enum TLSWebPKI {
                 }
                 let reason = "\(first)"
                 if reason.hasPrefix("Web PKI profile: ") { return .reject(reason) }
-                return .reject("Web PKI profile: RFC 5280 (swift-certificates): \(reason)")
+                return .reject("Web PKI profile: swift-certificates verifier: \(reason)")
             }
         }
     }
@@ -142,7 +139,7 @@ struct WebPKIProfilePolicy: VerifierPolicy {
         let certificates = Array(chain)
         for (index, certificate) in certificates.enumerated() {
             let result = Self.checkCertificate(
-                certificate, isLeaf: index == 0, isRoot: index == certificates.count - 1, chainLength: certificates.count)
+                certificate, isLeaf: index == 0, isRoot: index == certificates.count - 1)
             if case .failsToMeetPolicy = result { return result }
         }
         if case .failsToMeetPolicy(let reason) = Self.checkWildcardsAgainstExclusions(certificates) {
@@ -152,7 +149,7 @@ struct WebPKIProfilePolicy: VerifierPolicy {
     }
 
     /// The rules for every certificate of the path.
-    static func checkCertificate(_ certificate: Certificate, isLeaf: Bool, isRoot: Bool, chainLength: Int) -> PolicyEvaluationResult {
+    static func checkCertificate(_ certificate: Certificate, isLeaf: Bool, isRoot: Bool) -> PolicyEvaluationResult {
         let which = isLeaf ? "the leaf" : (isRoot ? "the root" : "an intermediate")
         // Extensions that do not decode cannot be checked, so they fail (RFC 5280 4.2).
         let decoders: [(String, (Certificate.Extensions) throws -> Any?)] = [
@@ -196,7 +193,9 @@ struct WebPKIProfilePolicy: VerifierPolicy {
         {
             return fail("authority key identifier (CABF 7.1.2.1.3)", "the root's authority key identifier differs from its subject key identifier")
         }
-        if (!isRoot || chainLength == 1), aki == nil {
+        // Only a self-issued trust anchor may go without: a cross-signed certificate used as the
+        // anchor was still issued by another CA.
+        if aki == nil, !(isRoot && !isLeaf && certificate.issuer == certificate.subject) {
             return fail("authority key identifier (RFC 5280 4.2.1.1)", "\(which) has no authority key identifier")
         }
         if !isLeaf {
