@@ -34,11 +34,14 @@ extension TLSContextHooks {
 ///   holds at least one access description;
 /// - serial numbers are positive and at most 20 octets;
 /// - RSA keys have at least 2048 bits, a multiple of 8;
-/// - every certificate but a self-issued trust anchor has an authority key identifier, and any
-///   authority key identifier carries a keyIdentifier; CA certificates have a subject key
-///   identifier and a critical basicConstraints; the root has no extended key usage;
+/// - every certificate but a self-issued trust anchor has an authority key identifier; any
+///   authority key identifier carries a keyIdentifier and nothing else, and a self-signed
+///   root's equals its subject key identifier;
+/// - CA certificates have a non-empty subject, a subject key identifier and a critical
+///   basicConstraints; the root has no extended key usage;
 /// - policyConstraints are critical; name constraints have a permitted or an excluded
-///   subtree;
+///   subtree, their dNSName constraints are host names, and no wildcard subjectAltName of
+///   the leaf covers an excluded dNSName (CVE-2025-61727);
 /// - the leaf: X.509 v3, not a CA, no keyCertSign, no name constraints, a non-critical
 ///   extended key usage that names the purpose and not anyExtendedKeyUsage, a
 ///   subjectAltName (critical exactly when the subject is empty), and a common name, if
