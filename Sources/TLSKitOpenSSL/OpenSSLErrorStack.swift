@@ -27,8 +27,12 @@ enum OpenSSLErrorStack {
             if let data, flags & ERR_TXT_STRING != 0, data.pointee != 0 {
                 text += " (\(String(cString: data)))"
             }
+            // Error data can quote an identifier (a store that fell back to a file path
+            // prints "calling stat(pkcs11:…?pin-value=…)"): never let a PIN through.
             entries.append(
-                OpenSSLErrorEntry(code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code), text: text))
+                OpenSSLErrorEntry(
+                    code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code),
+                    text: TLSRedaction.redactingPIN(text)))
         }
         return entries
     }

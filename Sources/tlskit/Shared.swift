@@ -189,7 +189,8 @@ enum CLI {
         default:
             (line, code) = ("\(error)", 1)
         }
-        FileHandle.standardError.write(Data("tlskit: error: \(line)\n".utf8))
+        // The last line of defence: an identifier given on the command line may carry a PIN.
+        FileHandle.standardError.write(Data("tlskit: error: \(TLSRedaction.redactingPIN(line))\n".utf8))
         Foundation.exit(code)
     }
 
