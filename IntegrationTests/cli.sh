@@ -578,6 +578,26 @@ for B in $BACKENDS; do
     stop_serve
 done
 
+# --- a TPM key without a resource manager: the error names the cause and the fix --------------
+if [ -n "${TPM_DIRECT_TCTI:-}" ]; then
+    start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -Verify 1 -CAfile "$WORK/ecdsa-ca.pem"
+    timeout 30 "$TLSKIT" connect --provider default --provider tpm2 --propquery '?tpm2.signature' --tcti "$TPM_DIRECT_TCTI" \
+        127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --cert "$TPM_EC_CERT" --key handle:0x81000001 \
+        --send 'GET / HTTP/1.0\r\n\r\n' > "$WORK/out" 2> "$WORK/err"
+    status=$?
+    if [ $status -eq 0 ] && grep -q "CN=localhost" "$WORK/out"; then
+        ok "[openssl] TPM client key reached without a resource manager: handshake completes"
+    elif [ $status -eq 2 ] && grep -q "object slots" "$WORK/err" && grep -q "/dev/tpmrm0" "$WORK/err" && grep -q "tabrmd" "$WORK/err"; then
+        ok "[openssl] TPM client key reached without a resource manager: exit 2, names the slots and the resource manager to use"
+    else
+        fail "[openssl] TPM client key reached without a resource manager: works, or names the cause and the fix" "exit $status: $(grep -v tcti "$WORK/err")"
+    fi
+    stop_s_server
+    TPM2TOOLS_TCTI="$TPM_DIRECT_TCTI" tpm2_flushcontext -t > /dev/null 2>&1 || true
+else
+    fail "[openssl] TPM client key without a resource manager: scripts/hwkeys gave no TPM_DIRECT_TCTI"
+fi
+
 echo
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
