@@ -48,4 +48,7 @@ X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index) 
 
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
 
-int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+/* Always close-on-exec: a child started by another thread must never inherit the
+ * configuration (it may hold provider settings such as a PIN source). */
+const unsigned int CTLSKitOpenSSLShims_MFD_CLOEXEC = MFD_CLOEXEC;
+int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags | MFD_CLOEXEC); }

@@ -102,3 +102,44 @@ public struct TLSCipherSuite: RawRepresentable, Hashable, Sendable, CustomString
     /// The IANA name, or `0xHHHH` for codes this registry does not name.
     public var description: String { Self.ianaNames[self] ?? "0x" + hex(rawValue) }
 }
+
+/// Why TLSKit never offers or accepts a cipher suite, under any ``TLSSecurityPolicy``
+/// (`.compatible` included) and any backend option.
+///
+/// Backends classify their own suite tables with it: such suites are missing from
+/// `capabilities.cipherSuites`, and a configuration that names one fails when the context
+/// is built (``TLSError/Code/configuration``, field `cipherSuites`).
+package enum TLSCipherSuiteRefusal: Hashable, Sendable {
+    /// Anonymous key exchange (`aNULL`): the server is not authenticated.
+    case anonymous
+    /// NULL encryption (`eNULL`): the records are not encrypted.
+    case nullEncryption
+    /// Pre-shared keys (`PSK`): TLSKit has no PSK configuration; with none, the suite would
+    /// run without the certificate checks the configuration asks for.
+    case preSharedKey
+    /// Secure Remote Password (`SRP`): password authentication instead of certificates.
+    case secureRemotePassword
+
+    /// Why the suite is refused, for error messages.
+    package var reason: String {
+        switch self {
+        case .anonymous:
+            return "it is anonymous (no server certificate), so anyone on the path can impersonate the server"
+        case .nullEncryption:
+            return "it has NULL encryption, so the traffic is sent in the clear"
+        case .preSharedKey:
+            return "it is a PSK suite, authenticated by a pre-shared key instead of a certificate, which TLSKit does not configure"
+        case .secureRemotePassword:
+            return "it is an SRP suite, authenticated by a password instead of a certificate, which TLSKit does not configure"
+        }
+    }
+
+    /// The error for a configuration that names `suite` (`backendName`: the backend's own
+    /// name for it, if it has one).
+    package func error(for suite: TLSCipherSuite, backendName: String?) -> TLSError {
+        let shown = "0x" + hex(suite.rawValue) + (backendName.map { " (\($0))" } ?? "")
+        return TLSError.configuration(
+            field: "cipherSuites",
+            "\(shown) is never offered or accepted, under any security policy: \(reason); remove it from cipherSuites")
+    }
+}

@@ -46,7 +46,7 @@ public struct TLSCertificate: Hashable, Sendable, CustomStringConvertible {
         case .pem(let b): return "TLSCertificate(pem, \(b.count) bytes)"
         case .der(let b): return "TLSCertificate(der, \(b.count) bytes)"
         case .file(let p): return "TLSCertificate(file: \(p))"
-        case .identifier(let id): return "TLSCertificate(identifier: \(id))"
+        case .identifier(let id): return "TLSCertificate(identifier: \(TLSRedaction.redactingPIN(id)))"
         }
     }
 }
@@ -131,24 +131,8 @@ public struct TLSPrivateKey: Hashable, Sendable, CustomStringConvertible {
         case .pem(let b): return "TLSPrivateKey(pem, \(b.count) bytes, redacted)"
         case .der(let b): return "TLSPrivateKey(der, \(b.count) bytes, redacted)"
         case .file(let p): return "TLSPrivateKey(file: \(p))"
-        case .identifier(let id): return "TLSPrivateKey(identifier: \(TLSPrivateKey.redactingPIN(id)))"
+        case .identifier(let id): return "TLSPrivateKey(identifier: \(TLSRedaction.redactingPIN(id)))"
         }
-    }
-
-    /// Hides `pin-value=…` in a URI.
-    static func redactingPIN(_ id: String) -> String {
-        let marker = "pin-value="
-        var index = id.startIndex
-        while index < id.endIndex {
-            if id[index...].hasPrefix(marker) {
-                let valueStart = id.index(index, offsetBy: marker.count)
-                let rest = id[valueStart...]
-                let end = rest.firstIndex(where: { $0 == ";" || $0 == "&" || $0 == "?" }) ?? rest.endIndex
-                return String(id[..<valueStart]) + "***" + redactingPIN(String(rest[end...]))
-            }
-            index = id.index(after: index)
-        }
-        return id
     }
 }
 
@@ -209,7 +193,7 @@ public struct TLSTrustStore: Hashable, Sendable, CustomStringConvertible {
         case .der(let c): return "TLSTrustStore(der, \(c.count) certificates)"
         case .file(let p): return "TLSTrustStore(file: \(p))"
         case .directory(let p): return "TLSTrustStore(directory: \(p))"
-        case .identifier(let id): return "TLSTrustStore(identifier: \(id))"
+        case .identifier(let id): return "TLSTrustStore(identifier: \(TLSRedaction.redactingPIN(id)))"
         case .pinned(let keys, let certificates):
             return "TLSTrustStore(pinned: \((keys.map(\.description) + certificates.map(\.description)).joined(separator: ", ")))"
         }

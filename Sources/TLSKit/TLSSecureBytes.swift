@@ -10,7 +10,9 @@ import Darwin
 /// overwritten with zeros when the last copy is released, and never printed.
 ///
 /// Copies share one storage (it is immutable once made). `description` shows only the
-/// length. Equality compares contents in constant time.
+/// length. Equality compares contents in constant time; the hash covers the length only,
+/// so equal values hash equal without the secret ever entering a `Hasher` (whose state is
+/// not wiped).
 ///
 /// Thread-safety: immutable and `Sendable`.
 public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -19,6 +21,26 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
     /// Copies `bytes` into zeroing storage. The caller should clear its own copy.
     public init(_ bytes: some Sequence<UInt8>) {
         storage = Storage(Array(bytes))
+    }
+
+    /// Moves `bytes` into zeroing storage and overwrites the caller's array with zeros.
+    ///
+    /// The array keeps its length and its buffer: the zeros are written into the buffer
+    /// the array already has, not into a copy of it, so the secret is gone from that memory
+    /// when this returns. Copy-on-write cannot wipe copies made earlier — another array
+    /// that shares the buffer makes Swift give `bytes` a buffer of its own first — so do not
+    /// keep other copies:
+    ///
+    /// ```swift
+    /// var pin = readPIN()                                // the only copy
+    /// let secret = TLSSecureBytes(wiping: &pin)          // pin is now all zeros
+    /// ```
+    public init(wiping bytes: inout [UInt8]) {
+        storage = bytes.withUnsafeMutableBufferPointer { buffer in
+            let storage = Storage(copying: UnsafeBufferPointer(buffer))
+            if let base = buffer.baseAddress { explicit_bzero(base, buffer.count) }
+            return storage
+        }
     }
 
     /// Copies a string's UTF-8 bytes into zeroing storage.
@@ -46,8 +68,9 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
     }
 
     public func hash(into hasher: inout Hasher) {
+        // Equal contents must hash equal (Hashable); the length is all that is hashed,
+        // so the secret itself never goes into the hasher.
         hasher.combine(count)
-        hasher.combine(ObjectIdentifier(storage))
     }
 
     /// Watches a secure buffer's memory, so a test can prove it is zeroed on release.
@@ -84,6 +107,14 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
             source.withUnsafeMutableBytes { raw in
                 if let base = raw.baseAddress { explicit_bzero(base, raw.count) }
             }
+        }
+
+        /// Copies from memory the caller owns (and wipes itself).
+        init(copying source: UnsafeBufferPointer<UInt8>) {
+            count = source.count
+            buffer = .allocate(capacity: max(source.count, 1))
+            buffer.initialize(repeating: 0)
+            for i in 0..<source.count { buffer[i] = source[i] }
         }
 
         deinit {

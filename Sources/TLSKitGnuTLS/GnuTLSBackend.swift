@@ -45,7 +45,7 @@ public struct GnuTLSBackend: TLSBackend {
                 .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
                 .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .pkcs11Keys,
             ],
-            cipherSuites: GnuTLSSuites.shared.all.map(\.suite),
+            cipherSuites: GnuTLSSuites.shared.all.map(\.suite),  // anonymous, NULL, PSK and SRP suites left out
             keyExchangeGroups: GnuTLSGroups.table.map(\.group),
             identifierSchemes: ["file", "pkcs11"]
         )
@@ -130,6 +130,9 @@ struct GnuTLSSettings {
 
 /// GnuTLS's cipher-suite table, read from the library: IANA code ↔ the components a
 /// priority string selects (key exchange, cipher, MAC).
+///
+/// Anonymous, NULL-encryption, PSK and SRP suites are kept apart in ``refused``: never in
+/// ``all`` (so never in the capabilities or a priority string), and refused by name.
 final class GnuTLSSuites: Sendable {
     struct Entry: Sendable {
         let suite: TLSCipherSuite
@@ -142,28 +145,50 @@ final class GnuTLSSuites: Sendable {
     }
 
     static let shared = GnuTLSSuites()
+    /// The suites TLSKit may offer.
     let all: [Entry]
+    /// The suites GnuTLS implements that TLSKit never offers or accepts: GnuTLS's name and why.
+    let refused: [TLSCipherSuite: (name: String, refusal: TLSCipherSuiteRefusal)]
+
+    /// Key exchanges of the suites in ``refused``, with why.
+    static let refusedKeyExchanges: [String: TLSCipherSuiteRefusal] = [
+        "ANON-DH": .anonymous, "ANON-ECDH": .anonymous,
+        "PSK": .preSharedKey, "DHE-PSK": .preSharedKey, "ECDHE-PSK": .preSharedKey, "RSA-PSK": .preSharedKey,
+        "SRP": .secureRemotePassword, "SRP-RSA": .secureRemotePassword, "SRP-DSS": .secureRemotePassword,
+    ]
+
+    /// Appended to every priority string, after any `+` a configuration produced: removes
+    /// those key exchanges and the NULL cipher whatever came before.
+    static let priorityExclusions = ["-ANON-DH", "-ANON-ECDH", "-PSK", "-DHE-PSK", "-ECDHE-PSK", "-RSA-PSK", "-SRP", "-SRP-RSA", "-SRP-DSS", "-NULL"]
 
     private init() {
         var entries: [Entry] = []
+        var refused: [TLSCipherSuite: (name: String, refusal: TLSCipherSuiteRefusal)] = [:]
         var id: [UInt8] = [0, 0]
         var kx = gnutls_kx_algorithm_t(rawValue: 0)
         var cipher = gnutls_cipher_algorithm_t(rawValue: 0)
         var mac = gnutls_mac_algorithm_t(rawValue: 0)
         var version = gnutls_protocol_t(rawValue: 0)
         var index = 0
-        while gnutls_cipher_suite_info(index, &id, &kx, &cipher, &mac, &version) != nil {
+        while let name = gnutls_cipher_suite_info(index, &id, &kx, &cipher, &mac, &version) {
             let code = UInt16(id[0]) << 8 | UInt16(id[1])
+            index += 1
+            let kxName = gnutls_kx_get_name(kx).map { String(cString: $0) }
+            let cipherName = String(cString: gnutls_cipher_get_name(cipher))
+            if let refusal = kxName.flatMap({ Self.refusedKeyExchanges[$0] }) ?? (cipherName == "NULL" ? .nullEncryption : nil) {
+                refused[TLSCipherSuite(rawValue: code)] = (String(cString: name), refusal)
+                continue
+            }
             entries.append(
                 Entry(
                     suite: TLSCipherSuite(rawValue: code),
-                    kx: gnutls_kx_get_name(kx).map { String(cString: $0) },
-                    cipher: String(cString: gnutls_cipher_get_name(cipher)),
+                    kx: kxName,
+                    cipher: cipherName,
                     mac: String(cString: gnutls_mac_get_name(mac)),
                     kxID: kx.rawValue, cipherID: cipher.rawValue, macID: mac.rawValue))
-            index += 1
         }
         all = entries
+        self.refused = refused
     }
 
     func entry(_ suite: TLSCipherSuite) -> Entry? { all.first { $0.suite == suite } }
@@ -214,6 +239,7 @@ enum GnuTLSPriority {
                 parts.append("+" + keyword)
             }
         }
+        parts += GnuTLSSuites.priorityExclusions
         if s.side == .server { parts.append("%SERVER_PRECEDENCE") }
         let priority = parts.joined(separator: ":")
         // Check it now, so a bad setting fails when the context is built.
@@ -240,6 +266,9 @@ enum GnuTLSPriority {
         var ciphers: [String] = []
         var macs: [String] = []
         for suite in suites {
+            if let refused = table.refused[suite] {
+                throw refused.refusal.error(for: suite, backendName: refused.name)
+            }
             guard let entry = table.entry(suite) else {
                 throw TLSError.unsupported(
                     backend: "gnutls", feature: "cipherSuites",

@@ -64,7 +64,7 @@ final class GnuTLSCredentials: @unchecked Sendable {
             try Self.checkTrustCount(count, origin: "the directory \(path)", field: field, bytes: [])
         case .identifier(let uri):
             count = gnutls_certificate_set_x509_trust_file(pointer, uri, GNUTLS_X509_FMT_PEM)
-            try Self.checkTrustCount(count, origin: uri, field: field, bytes: [])
+            try Self.checkTrustCount(count, origin: TLSRedaction.redactingPIN(uri), field: field, bytes: [])
         case .pinned:
             preconditionFailure("pinned trust stores hold no roots; GnuTLSTrust.pins handles them")
         }
@@ -235,7 +235,7 @@ enum GnuTLSCertificates {
         guard gnutls_url_is_supported(uri) != 0 else {
             throw TLSError(
                 .configuration,
-                "\(field): GnuTLS does not understand the URI scheme of \(TLSPrivateKey.identifier(uri).description) "
+                "\(field): GnuTLS does not understand the URI scheme of \(TLSCertificate.identifier(uri).description) "
                     + "(it supports pkcs11: URIs through p11-kit)", feature: field)
         }
         var cert: gnutls_x509_crt_t?
@@ -245,7 +245,7 @@ enum GnuTLSCertificates {
         let status = gnutls_x509_crt_import_url(cert, uri, 0)
         guard status == GNUTLS_E_SUCCESS else {
             throw TLSError(
-                .configuration, "\(field): no certificate found at \(uri): \(String(cString: gnutls_strerror(status)))",
+                .configuration, "\(field): no certificate found at \(TLSRedaction.redactingPIN(uri)): \(String(cString: gnutls_strerror(status)))",
                 feature: field)
         }
         return der(of: cert)
@@ -453,7 +453,7 @@ extension GnuTLSBackend: TLSKeyStoreBrowsing {
     /// With a PIN, private objects are listed too.
     public func listObjects(in identifier: String, passphrase: TLSPassphrase?) throws(TLSError) -> [TLSStoreObject] {
         guard identifier.hasPrefix("pkcs11:") else {
-            throw TLSError.configuration(field: "store", "GnuTLS lists pkcs11: stores only, not \(identifier)")
+            throw TLSError.configuration(field: "store", "GnuTLS lists pkcs11: stores only, not \(TLSRedaction.redactingPIN(identifier))")
         }
         var url = identifier
         if let passphrase, case .bytes(let pin) = passphrase, !identifier.contains("pin-value=") {
@@ -469,7 +469,7 @@ extension GnuTLSBackend: TLSKeyStoreBrowsing {
                 .configuration,
                 status == GNUTLS_E_PKCS11_PIN_ERROR
                     ? "the token refused the PIN"
-                    : "cannot list \(TLSPrivateKey.identifier(identifier).description): \(String(cString: gnutls_strerror(status)))",
+                    : "cannot list \(TLSRedaction.redactingPIN(identifier)): \(String(cString: gnutls_strerror(status)))",
                 feature: "store")
         }
         guard let list else { return [] }
@@ -495,23 +495,8 @@ extension GnuTLSBackend: TLSKeyStoreBrowsing {
             case GNUTLS_PKCS11_OBJ_PUBKEY: kind = .publicKey
             default: kind = .other
             }
-            objects.append(TLSStoreObject(kind: kind, identifier: identifierText.map(Self.redactedPIN), label: label.isEmpty ? nil : label))
+            objects.append(TLSStoreObject(kind: kind, identifier: identifierText.map(TLSRedaction.redactingPIN), label: label.isEmpty ? nil : label))
         }
         return objects
-    }
-
-    private static func redactedPIN(_ uri: String) -> String {
-        OpenPIN.strip(uri)
-    }
-}
-
-/// Removes any pin-value attribute from a URI that is shown to people.
-enum OpenPIN {
-    static func strip(_ uri: String) -> String {
-        let halves = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = halves[0].split(separator: ";", omittingEmptySubsequences: false).filter { !$0.hasPrefix("pin-value=") }.joined(separator: ";")
-        guard halves.count == 2 else { return path }
-        let query = halves[1].split(separator: "&").filter { !$0.hasPrefix("pin-value=") }.joined(separator: "&")
-        return query.isEmpty ? path : path + "?" + query
     }
 }

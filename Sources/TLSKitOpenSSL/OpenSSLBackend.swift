@@ -107,6 +107,9 @@ public struct OpenSSLBackend: TLSBackend {
     private func validateSettings(_ settings: OpenSSLContextSettings) throws(TLSError) {
         if let cipherSuites = settings.cipherSuites {
             let table = OpenSSLCipherTable.shared
+            for suite in cipherSuites {
+                if let refusal = table.refusalError(for: suite) { throw refusal }
+            }
             for suite in cipherSuites where table.name(for: suite) == nil {
                 throw TLSError.unsupported(
                     backend: name, feature: "cipherSuites",
@@ -296,11 +299,24 @@ final class NSLockLike: @unchecked Sendable {
 }
 
 /// The IANA code ↔ OpenSSL name table, built once from the library itself.
+///
+/// Anonymous (aNULL), NULL-encryption (eNULL), PSK and SRP suites are kept apart in
+/// ``refused``: they are never in ``names``, so no cipher string TLSKit builds from the
+/// table can name them, ``supported`` (the capabilities) does not list them, and a
+/// configuration naming one is refused with the reason.
 final class OpenSSLCipherTable: Sendable {
     static let shared = OpenSSLCipherTable()
 
+    /// The suites TLSKit may offer, by IANA code.
     let names: [UInt16: String]
+    /// The suites OpenSSL implements that TLSKit never offers or accepts: their IANA
+    /// standard name (or OpenSSL name) and why.
+    let refused: [UInt16: (name: String, refusal: TLSCipherSuiteRefusal)]
     let supported: [TLSCipherSuite]
+
+    /// What every TLS 1.2 cipher string set on an SSL_CTX ends with, so that no rule
+    /// before it (DEFAULT, ALL, a level-0 security setting) can bring such suites back.
+    static let exclusions = ":!aNULL:!eNULL:!PSK:!SRP"
 
     private init() {
         var names: [UInt16: String] = [
@@ -308,6 +324,7 @@ final class OpenSSLCipherTable: Sendable {
             0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256",
             0x1305: "TLS_AES_128_CCM_8_SHA256",
         ]
+        var refused: [UInt16: (name: String, refusal: TLSCipherSuiteRefusal)] = [:]
         if let ctx = SSL_CTX_new(TLS_method()) {
             if SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL:@SECLEVEL=0") == 1,
                 let stack = SSL_CTX_get_ciphers(ctx)
@@ -317,17 +334,42 @@ final class OpenSSLCipherTable: Sendable {
                     let cipher = OpaquePointer(raw)
                     let code = SSL_CIPHER_get_protocol_id(cipher)
                     if code >> 8 == 0x13 { continue }
-                    if let name = SSL_CIPHER_get_name(cipher) { names[code] = String(cString: name) }
+                    guard let name = SSL_CIPHER_get_name(cipher).map({ String(cString: $0) }) else { continue }
+                    if let refusal = Self.refusal(cipher) {
+                        refused[code] = (SSL_CIPHER_standard_name(cipher).map { String(cString: $0) } ?? name, refusal)
+                    } else {
+                        names[code] = name
+                    }
                 }
             }
             SSL_CTX_free(ctx)
         }
         ERR_clear_error()
         self.names = names
+        self.refused = refused
         self.supported = names.keys.sorted().map { TLSCipherSuite(rawValue: $0) }
     }
 
+    /// Classifies a suite by its authentication, key exchange and cipher.
+    private static func refusal(_ cipher: OpaquePointer) -> TLSCipherSuiteRefusal? {
+        let auth = SSL_CIPHER_get_auth_nid(cipher)
+        let kx = SSL_CIPHER_get_kx_nid(cipher)
+        if auth == NID_auth_null { return .anonymous }
+        if SSL_CIPHER_get_cipher_nid(cipher) == NID_undef { return .nullEncryption }
+        if auth == NID_auth_psk || [NID_kx_psk, NID_kx_ecdhe_psk, NID_kx_dhe_psk, NID_kx_rsa_psk].contains(kx) {
+            return .preSharedKey
+        }
+        if auth == NID_auth_srp || kx == NID_kx_srp { return .secureRemotePassword }
+        return nil
+    }
+
     func name(for suite: TLSCipherSuite) -> String? { names[suite.rawValue] }
+
+    /// The error for a suite TLSKit refuses, or `nil` if it may be used.
+    func refusalError(for suite: TLSCipherSuite) -> TLSError? {
+        guard let entry = refused[suite.rawValue] else { return nil }
+        return entry.refusal.error(for: suite, backendName: entry.name)
+    }
 }
 
 /// IANA group ↔ OpenSSL group name and NID.

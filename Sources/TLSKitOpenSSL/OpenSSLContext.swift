@@ -200,7 +200,7 @@ enum OpenSSLContextBuilder {
             }
             if !tls12.isEmpty {
                 let level = SSL_CTX_get_security_level(ctx)
-                if SSL_CTX_set_cipher_list(ctx, tls12 + ":@SECLEVEL=\(level)") != 1 {
+                if SSL_CTX_set_cipher_list(ctx, tls12 + OpenSSLCipherTable.exclusions + ":@SECLEVEL=\(level)") != 1 {
                     throw TLSError(
                         .unsupportedFeature,
                         "none of the TLS 1.2 suites '\(tls12)' is allowed at security policy '\(s.policy)'",
@@ -210,10 +210,11 @@ enum OpenSSLContextBuilder {
             }
             return
         }
+        // Never anonymous, NULL-encryption, PSK or SRP suites, under any policy.
+        let level = SSL_CTX_get_security_level(ctx)
+        _ = SSL_CTX_set_cipher_list(ctx, "DEFAULT" + OpenSSLCipherTable.exclusions + ":@SECLEVEL=\(level)")
         if s.policy.isModern {
             _ = SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256")
-        } else if s.policy.isCompatible {
-            _ = SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=\(SSL_CTX_get_security_level(ctx))")
         }
     }
 

@@ -499,7 +499,8 @@ struct OpenSSLCredentialLoader {
         return false
     }
 
-    private func redact(_ uri: String) -> String { TLSPrivateKey.identifier(uri).description }
+    private func redact(_ uri: String) -> String { TLSRedaction.redactingPIN(uri) }
+
 }
 
 // MARK: - Passphrases
@@ -592,7 +593,7 @@ extension OpenSSLCredentialLoader {
         guard let store = OSSL_STORE_open_ex(uri, library.pointer, library.propertyQuery, ui,
                                              Unmanaged.passUnretained(passphrase).toOpaque(), nil, nil, nil)
         else {
-            throw TLSError(.configuration, "cannot open the store \(uri)", backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "store")
+            throw TLSError(.configuration, "cannot open the store \(redact(uri))", backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "store")
         }
         defer { OSSL_STORE_close(store) }
         var objects: [TLSStoreObject] = []
@@ -606,11 +607,11 @@ extension OpenSSLCredentialLoader {
             case OSSL_STORE_INFO_NAME:
                 let name = OSSL_STORE_INFO_get0_NAME(info).map { String(cString: $0) }
                 let label = OSSL_STORE_INFO_get0_NAME_description(info).map { String(cString: $0) }
-                objects.append(TLSStoreObject(kind: .other, identifier: name, label: label))
+                objects.append(TLSStoreObject(kind: .other, identifier: name.map(redact), label: label))
             case OSSL_STORE_INFO_PKEY:
-                objects.append(TLSStoreObject(kind: .privateKey, identifier: uri, label: nil))
+                objects.append(TLSStoreObject(kind: .privateKey, identifier: redact(uri), label: nil))
             case OSSL_STORE_INFO_PUBKEY:
-                objects.append(TLSStoreObject(kind: .publicKey, identifier: uri, label: nil))
+                objects.append(TLSStoreObject(kind: .publicKey, identifier: redact(uri), label: nil))
             case OSSL_STORE_INFO_CERT:
                 var label: String?
                 if let cert = OSSL_STORE_INFO_get0_CERT(info), let name = X509_get_subject_name(cert),
@@ -619,7 +620,7 @@ extension OpenSSLCredentialLoader {
                     label = String(cString: text)
                     CTLSKitOpenSSLShims_OPENSSL_free(text)
                 }
-                objects.append(TLSStoreObject(kind: .certificate, identifier: uri, label: label))
+                objects.append(TLSStoreObject(kind: .certificate, identifier: redact(uri), label: label))
             default:
                 break
             }

@@ -27,8 +27,12 @@ enum OpenSSLErrorStack {
             if let data, flags & ERR_TXT_STRING != 0, data.pointee != 0 {
                 text += " (\(String(cString: data)))"
             }
+            // Error data can quote an identifier (a store that fell back to a file path
+            // prints "calling stat(pkcs11:…?pin-value=…)"): never let a PIN through.
             entries.append(
-                OpenSSLErrorEntry(code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code), text: text))
+                OpenSSLErrorEntry(
+                    code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code),
+                    text: TLSRedaction.redactingPIN(text)))
         }
         return entries
     }
@@ -50,6 +54,22 @@ struct OpenSSLFailure {
         let stack = entries.map(\.text)
         let peer = side == .client ? "server" : "client"
         let sslReasons = entries.filter { $0.library == ERR_LIB_SSL }.map(\.reason)
+
+        // 0. The TPM ran out of object slots. OpenSSL 3.0 fetches the peer's signature
+        //    verification with the same property query as our own signing (the SSL_CTX's),
+        //    so with '?tpm2.signature' the peer's public keys and digests are loaded into the
+        //    TPM too; a TPM reached without a resource manager has 3 slots, and libssl then
+        //    reports only "bad signature".
+        if let tpm = tpmObjectMemoryError(entries) {
+            return TLSError(
+                .handshake,
+                "the TPM ran out of object slots (TPM_RC_OBJECT_MEMORY: \(tpm)): with the tpm2 provider's "
+                    + "signatures preferred ('?tpm2.signature'), OpenSSL 3.0 also verifies the \(peer)'s signatures in "
+                    + "the TPM, and a TPM reached without a resource manager has only 3 object slots; reach it through "
+                    + "a resource manager: the kernel's /dev/tpmrm0 (--tcti device:/dev/tpmrm0, "
+                    + "OpenSSLProvider.tpm2(tcti: \"device:/dev/tpmrm0\")) or tpm2-abrmd (--tcti tabrmd:bus_type=system)",
+                backendErrors: stack)
+        }
 
         // 1. The peer's certificate failed verification.
         if let hookRejection, verifyResult == Int(X509_V_ERR_APPLICATION_VERIFICATION) {
@@ -137,6 +157,15 @@ struct OpenSSLFailure {
         case .read, .write, .shutdown:
             return TLSError(.protocolViolation, "the connection with the \(peer) failed: \(last)", backendErrors: stack)
         }
+    }
+
+    /// The first entry that says the TPM had no free object slot (TPM_RC_OBJECT_MEMORY,
+    /// 0x902, as tpm2-openssl and the TSS report it), or `nil`.
+    static func tpmObjectMemoryError(_ entries: [OpenSSLErrorEntry]) -> String? {
+        entries.first { entry in
+            let text = entry.text.lowercased()
+            return text.contains("out of memory for object contexts") || text.contains("tpm_rc_object_memory")
+        }?.text
     }
 
     static func verificationFailure(code: Int, expectedName: String?) -> TLSVerificationFailure {

@@ -131,6 +131,19 @@ enum OpenSSLProviderConfig {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A memfd holding `text`, close-on-exec: a process another thread spawns while the
+    /// providers load must not inherit it.
+    static func descriptor(holding text: String) throws(TLSError) -> Int32 {
+        let fd = CTLSKitOpenSSLShims_memfd_create("tlskit-openssl.cnf", CTLSKitOpenSSLShims_MFD_CLOEXEC)
+        guard fd >= 0 else { throw TLSError(.internal, "memfd_create failed: \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            close(fd)
+            throw TLSError(.internal, "writing the provider configuration failed")
+        }
+        return fd
+    }
+
     /// Loads `providers` into `libctx` through a memfd holding the configuration.
     static func load(_ providers: [OpenSSLProvider], into libctx: OpaquePointer) throws(TLSError) {
         for p in providers {
@@ -138,17 +151,23 @@ enum OpenSSLProviderConfig {
                 throw TLSError.configuration(field: "providers", "the setting \(key) of \(p.name) has a line break or '='")
             }
         }
-        let fd = CTLSKitOpenSSLShims_memfd_create("tlskit-openssl.cnf", 0)
-        guard fd >= 0 else { throw TLSError(.internal, "memfd_create failed: \(String(cString: strerror(errno)))") }
+        let fd = try descriptor(holding: text(providers))
         defer { close(fd) }
-        let text = Array(text(providers).utf8)
-        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count else {
-            throw TLSError(.internal, "writing the provider configuration failed")
-        }
         ERR_clear_error()
         guard OSSL_LIB_CTX_load_config(libctx, "/proc/self/fd/\(fd)") == 1 else {
             let failed = providers.first(where: { OSSL_PROVIDER_available(libctx, $0.name) != 1 }).map(\.name) ?? providers[providers.count - 1].name
             throw OpenSSLLibraryContext.providerError(failed, OpenSSLErrorStack.drain().map(\.text))
         }
+    }
+}
+
+extension OpenSSLBackend {
+    /// For tests: the `fcntl(F_GETFD)` flags of the descriptor the provider configuration is
+    /// handed to OpenSSL through (made exactly as ``init(providers:propertyQuery:engines:)``
+    /// makes it, then closed).
+    package static func providerConfigurationDescriptorFlags() throws -> Int32 {
+        let fd = try OpenSSLProviderConfig.descriptor(holding: OpenSSLProviderConfig.text([.default]))
+        defer { close(fd) }
+        return fcntl(fd, F_GETFD)
     }
 }

@@ -31,7 +31,12 @@ struct Keys: ParsableCommand {
                 }
                 let objects = try browser.listObjects(in: store, passphrase: pin)
                 if objects.isEmpty { printFlushed("(no objects)") }
-                for object in objects { printFlushed(object.description) }
+                for object in objects {
+                    // A listing goes to terminals and logs: never show a PIN, whatever the store returns.
+                    var shown = object
+                    shown.identifier = object.identifier.map(TLSRedaction.redactingPIN)
+                    printFlushed(shown.description)
+                }
             } catch {
                 CLI.exit(for: error)
             }

@@ -75,20 +75,58 @@ enum CLIError: Error {
     case failed(String)
 }
 
-/// Writes NSS key-log lines to a file (created 0600), for --keylog and SSLKEYLOGFILE.
+/// Writes NSS key-log lines to a file, for --keylog and SSLKEYLOGFILE.
+///
+/// The file holds every session secret, so it is created with mode 0600, opened with
+/// O_NOFOLLOW (a planted symbolic link is refused) and O_CLOEXEC (no child inherits it), and
+/// appended to only when it is a regular file this user owns that no group or other user
+/// can read or write (checked with fstat on the opened descriptor, so it cannot be swapped
+/// between the check and the use).
 final class KeyLogFile: Sendable {
     private let handle: FileHandle
     private let lock = NSLock()
 
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw CLIError.usage("cannot create the key-log file \(path)")
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP {
+                throw CLIError.usage(
+                    "the key-log file \(path) is a symbolic link, and session secrets are never written through one; "
+                        + "give the real path of the file, or remove the link")
             }
+            throw CLIError.usage(
+                "cannot open the key-log file \(path): \(String(cString: strerror(code))); "
+                    + "give a path in a directory you can write to")
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw CLIError.usage("cannot write the key-log file \(path)") }
-        handle.seekToEndOfFile()
-        self.handle = handle
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw CLIError.usage("cannot check the key-log file \(path): \(String(cString: strerror(code)))")
+        }
+        if let problem = Self.problem(with: info, path: path) {
+            close(fd)
+            throw CLIError.usage(problem)
+        }
+        self.handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    /// Why an opened key-log file must not be written to, or `nil` if it is safe.
+    static func problem(with info: stat, path: String) -> String? {
+        if info.st_mode & S_IFMT != S_IFREG {
+            return "the key-log file \(path) is not a regular file; give the path of a regular file (a new one is created with mode 0600)"
+        }
+        if info.st_uid != geteuid() {
+            return "the key-log file \(path) belongs to another user (uid \(info.st_uid), not \(geteuid())), who could read "
+                + "the session secrets; remove it or give a new path that you own"
+        }
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            return "the key-log file \(path) has mode 0\(String(mode, radix: 8)), so other users can read or change the "
+                + "session secrets; run chmod 600 \(path), or give a new path (created with mode 0600)"
+        }
+        return nil
     }
 
     func write(_ line: String) {
@@ -189,7 +227,8 @@ enum CLI {
         default:
             (line, code) = ("\(error)", 1)
         }
-        FileHandle.standardError.write(Data("tlskit: error: \(line)\n".utf8))
+        // The last line of defence: an identifier given on the command line may carry a PIN.
+        FileHandle.standardError.write(Data("tlskit: error: \(TLSRedaction.redactingPIN(line))\n".utf8))
         Foundation.exit(code)
     }
 

@@ -57,8 +57,11 @@ int CTLSKitOpenSSLShims_ENGINE_free(ENGINE *e);
 EVP_PKEY *CTLSKitOpenSSLShims_ENGINE_load_private_key(ENGINE *e, const char *key_id, UI_METHOD *ui_method, void *callback_data);
 
 // MARK: - libc calls Swift's Glibc module does not export
-/// memfd_create(2): an anonymous in-memory file (for provider configuration, never on disk).
+/// memfd_create(2): an anonymous in-memory file (for provider configuration, never on disk),
+/// always with MFD_CLOEXEC added to `flags`.
 int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags);
+/// MFD_CLOEXEC (Swift does not see it: glibc declares it only with _GNU_SOURCE).
+extern const unsigned int CTLSKitOpenSSLShims_MFD_CLOEXEC;
 
 // MARK: - Memory
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer);
