@@ -34,6 +34,18 @@ pki() { # $1 name, $2.. genpkey args
 pki ecdsa -algorithm EC -pkeyopt ec_paramgen_curve:P-256
 pki rsa -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 pki other -algorithm EC -pkeyopt ec_paramgen_curve:P-256   # a CA nobody trusts
+# A device with a self-signed certificate (for pinning), and two client certificates
+# from the ECDSA CA with fleet names (for --allow-client).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/device.key" -out "$WORK/device.pem" \
+    -days 30 -subj "/CN=charger-17" -addext "subjectAltName=DNS:charger-17.local" 2>/dev/null
+DEVICE_PIN="sha256:$(openssl x509 -in "$WORK/device.pem" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)"
+for c in a.fleet.example b.other.example; do
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/$c.key" 2>/dev/null
+    openssl req -new -key "$WORK/$c.key" -subj "/CN=$c" -out "$WORK/$c.csr"
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:%s\n' "$c" > "$WORK/$c.ext"
+    openssl x509 -req -in "$WORK/$c.csr" -CA "$WORK/ecdsa-ca.pem" -CAkey "$WORK/ecdsa-ca.key" -CAcreateserial \
+        -days 30 -sha256 -extfile "$WORK/$c.ext" -out "$WORK/$c.pem" 2>/dev/null
+done
 
 # Starts `tlskit serve ...`; sets PORT.
 start_serve() {
@@ -192,6 +204,51 @@ else
 fi
 stop_s_server
 rm -f "$WORK/keys.log" "$WORK/env-keys.log"
+
+# --- verification no switch can bypass: policies with chain checks off, pinning ------------
+start_s_server -cert "$WORK/device.pem" -key "$WORK/device.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
+    --insecure-no-verify --insecure-no-hostname-check --webpki > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 2 ] && grep -q "webPKI" "$WORK/err" && grep -q "did not verify the chain" "$WORK/err"; then
+    ok "[$B] --insecure-no-verify --webpki to a self-signed server exits 2 and names the policy's reason"
+else
+    fail "[$B] --insecure-no-verify --webpki must not pass a self-signed server" "exit $status: $(cat "$WORK/err")"
+fi
+stop_s_server
+start_s_server -cert "$WORK/device.pem" -key "$WORK/device.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --pin "$DEVICE_PIN" --json > "$WORK/out" 2> "$WORK/err"
+status=$?
+if [ $status -eq 0 ] && grep -q '"verification":"pinned key"' "$WORK/out" && grep -qF "\"pin\":\"$DEVICE_PIN\"" "$WORK/out"; then
+    ok "[$B] --pin accepts the pinned self-signed server by address, and --json prints its pin"
+else
+    fail "[$B] --pin accepts the pinned server" "exit $status: $(cat "$WORK/err" "$WORK/out")"
+fi
+stop_s_server
+start_s_server -cert "$WORK/other.pem" -key "$WORK/other.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --pin "$DEVICE_PIN" > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 2 ] && grep -q "pinned keys" "$WORK/err"; then
+    ok "[$B] --pin refuses a server with another key"
+else
+    fail "[$B] --pin refuses a server with another key" "exit $status: $(cat "$WORK/err")"
+fi
+stop_s_server
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --client-ca "$WORK/ecdsa-ca.pem" --allow-client 'dns:*.fleet.example' \
+    || fail "[$B] serve --allow-client starts"
+for c in a.fleet.example b.other.example; do
+    out=$(timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
+        --cert "$WORK/$c.pem" --key "$WORK/$c.key" --send 'hello' 2> "$WORK/err")
+    status=$?
+    if [ $c = a.fleet.example ] && [ $status -eq 0 ] && [ "$out" = hello ]; then
+        ok "[$B] serve --allow-client 'dns:*.fleet.example' lets $c in"
+    elif [ $c = b.other.example ] && [ $status -eq 2 ] && grep -q "allowPeers\|matches none" "$WORK/serve.err"; then
+        ok "[$B] serve --allow-client 'dns:*.fleet.example' refuses $c and says why"
+    else
+        fail "[$B] serve --allow-client with $c" "exit $status, out '$out': $(cat "$WORK/err") / server: $(tail -2 "$WORK/serve.err")"
+    fi
+done
+stop_serve
 
 # --- many connections at once (tlskit serve runs on SwiftNIO) -----------------------------
 start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" || fail "[$B] echo serve starts"
