@@ -25,13 +25,44 @@ enum GnuTLSPeerChain {
         deinit { gnutls_x509_crt_deinit(pointer) }
 
         /// Whether `issuer` names this certificate's issuer and its key verifies this
-        /// certificate's signature.
+        /// certificate's signature. Only the link: `gnutls_x509_crt_verify` would also apply
+        /// the issuer's name constraints and other CA checks, which are the backend's
+        /// verification, already done, and would cut the path short.
         func isIssued(by issuer: gnutls_x509_crt_t) -> Bool {
-            guard gnutls_x509_crt_check_issuer(pointer, issuer) == 1 else { return false }
-            var ca: gnutls_x509_crt_t? = issuer
-            var status: UInt32 = 0
-            let flags = GNUTLS_VERIFY_DISABLE_TIME_CHECKS.rawValue | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS.rawValue
-            return gnutls_x509_crt_verify(pointer, &ca, 1, flags, &status) == GNUTLS_E_SUCCESS && status == 0
+            guard gnutls_x509_crt_check_issuer(pointer, issuer) == 1, let tbs = Self.tbsCertificate(der) else { return false }
+            let algorithm = gnutls_x509_crt_get_signature_algorithm(pointer)
+            var size = 0
+            _ = gnutls_x509_crt_get_signature(pointer, nil, &size)
+            guard size > 0 else { return false }
+            var signature = [CChar](repeating: 0, count: size)
+            guard gnutls_x509_crt_get_signature(pointer, &signature, &size) == GNUTLS_E_SUCCESS else { return false }
+            let flags = UInt32(GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1.rawValue)
+            return tbs.withUnsafeBytes { tbsBytes in
+                signature.withUnsafeMutableBytes { sigBytes in
+                    var data = gnutls_datum_t(
+                        data: UnsafeMutablePointer(mutating: tbsBytes.bindMemory(to: UInt8.self).baseAddress), size: UInt32(tbsBytes.count))
+                    var sig = gnutls_datum_t(data: sigBytes.bindMemory(to: UInt8.self).baseAddress, size: UInt32(size))
+                    return gnutls_x509_crt_verify_data2(issuer, gnutls_sign_algorithm_t(UInt32(algorithm)), flags, &data, &sig) >= 0
+                }
+            }
+        }
+
+        /// The DER of the tbsCertificate: the first element of the certificate's SEQUENCE.
+        static func tbsCertificate(_ der: [UInt8]) -> [UInt8]? {
+            func header(at offset: Int) -> (contentStart: Int, length: Int)? {
+                guard offset + 2 <= der.count, der[offset] == 0x30 else { return nil }
+                let first = Int(der[offset + 1])
+                if first < 0x80 { return (offset + 2, first) }
+                let count = first & 0x7f
+                guard count >= 1, count <= 4, offset + 2 + count <= der.count else { return nil }
+                var length = 0
+                for i in 0..<count { length = length << 8 | Int(der[offset + 2 + i]) }
+                return (offset + 2 + count, length)
+            }
+            guard let outer = header(at: 0), let inner = header(at: outer.contentStart),
+                inner.contentStart + inner.length <= der.count
+            else { return nil }
+            return Array(der[outer.contentStart..<(inner.contentStart + inner.length)])
         }
 
         /// The raw DER of the issuer's name.

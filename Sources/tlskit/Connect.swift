@@ -45,8 +45,10 @@ struct Connect: ParsableCommand {
     var keylog: String?
     @Option(help: "Start in cleartext and upgrade with STARTTLS: smtp.")
     var starttls: Serve.StartTLS?
-    @Flag(name: .customLong("webpki"), help: "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification.")
-    var webPKI = false
+    @Flag(
+        name: .customLong("webpki"), inversion: .prefixedNo,
+        help: "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification. Default: on with the system trust store (no --ca, --pin or --insecure-*), off otherwise.")
+    var webPKI: Bool?
     @Flag(name: .customLong("insecure-no-hostname-check"), help: "Do not check the server's name. INSECURE.")
     var insecureNoHostnameCheck = false
     @Flag(name: .customLong("insecure-no-verify"), help: "Do not verify the server at all. INSECURE.")
@@ -87,7 +89,10 @@ struct Connect: ParsableCommand {
                 config.insecurelyDisableHostnameVerification()
                 CLI.warn("--insecure-no-hostname-check: the server's name is not checked; any certificate from a trusted CA is accepted")
             }
-            var hooks = webPKI ? TLSContextHooks.webPKI(verificationTime: CLI.verificationTime) : TLSContextHooks()
+            // The Web PKI profile is the default against the system's roots (public servers);
+            // --no-webpki turns it off, --webpki turns it on for private CAs too.
+            let strict = webPKI ?? (ca == nil && pins.isEmpty && !insecureNoVerify && !insecureNoHostnameCheck)
+            var hooks = strict ? TLSContextHooks.webPKI(verificationTime: CLI.verificationTime) : TLSContextHooks()
             if !allowServer.isEmpty {
                 hooks.addVerificationPolicy(.allowPeers(try allowServer.map { try TLSPeerIdentityPattern($0) }))
             }
