@@ -49,6 +49,7 @@ done
 
 # Starts `tlskit serve ...`; sets PORT.
 start_serve() {
+    : > "$WORK/serve.out"  # empty it now, so the previous server's port is never read
     "$TLSKIT" serve --listen 127.0.0.1:0 "$@" > "$WORK/serve.out" 2> "$WORK/serve.err" &
     PIDS+=($!); SERVE_PID=$!
     PORT=""
@@ -64,6 +65,7 @@ stop_serve() { kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; }
 
 # Starts `openssl s_server ...`; sets SPORT.
 start_s_server() {
+    : > "$WORK/s_server.out"  # empty it now, so the previous server's port is never read
     openssl s_server -accept 127.0.0.1:0 -naccept 1 -www "$@" < /dev/null > "$WORK/s_server.out" 2>&1 &
     PIDS+=($!); S_PID=$!
     SPORT=""
