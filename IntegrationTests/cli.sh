@@ -657,6 +657,37 @@ else
     fail "[openssl] TPM client key without a resource manager: scripts/hwkeys gave no TPM_DIRECT_TCTI"
 fi
 
+# --- serve --mode http: an empty line ends the request, with LF-only lines too (as s_server -www) ---
+# The client sends the head and then waits, without closing: a server that looks only for
+# CRLF CRLF never answers, and the client's 5 s time-out reports NO-ANSWER.
+cat > "$WORK/lf-request.py" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(sys.argv[3].encode().decode("unicode_escape").encode())
+        data = b""
+        try:
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+        print(data.decode(errors="replace") if data else "NO-ANSWER")
+PY
+for B in $BACKENDS; do
+    start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --mode http || { fail "[$B] serve --mode http starts"; continue; }
+    for request in 'GET / HTTP/1.0\n\n' 'GET / HTTP/1.0\nHost: localhost\n\n' 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' 'GET / HTTP/1.0\nHost: localhost\r\n\r\n'; do
+        out=$(timeout 15 python3 "$WORK/lf-request.py" "$PORT" "$WORK/ecdsa-ca.pem" "$request" 2>&1)
+        if echo "$out" | grep -q "^HTTP/1.0 200 OK" && echo "$out" | grep -q "Protocol: TLSv"; then
+            ok "[$B] serve --mode http answers a request ending in an empty line: $request"
+        else fail "[$B] serve --mode http answers a request ending in an empty line: $request" "$(echo "$out" | tail -3)"; fi
+    done
+    stop_serve
+done
+
 echo
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -40,16 +40,22 @@ public final class TLSSocket {
     /// Whether the socket is in non-blocking mode (see ``setNonBlocking(_:)``).
     public private(set) var isNonBlocking = false
     private static let bufferSize = 65_536
+    /// The time-out for single reads and writes, and the overall bound of handshake,
+    /// shutdown and unwrap.
+    private var timeout: Duration?
 
     /// Wraps a connected stream socket the caller hands over (it is closed with this
     /// object). The handshake runs on the first ``handshake()``, send or receive.
     ///
     /// - Parameter timeout: applied to every blocking read and write (`SO_RCVTIMEO` /
-    ///   `SO_SNDTIMEO`); `nil` waits forever. Default 30 seconds.
+    ///   `SO_SNDTIMEO`), and as **one overall deadline** to ``handshake()``,
+    ///   ``shutdown(waitForPeer:)`` and ``unwrap()``: a peer that trickles a byte at a time
+    ///   cannot stretch them beyond it. `nil` waits forever. Default 30 seconds.
     public init(fileDescriptor: Int32, connection: any TLSConnection, timeout: Duration? = .seconds(30), peerAddress: String? = nil) {
         self.fileDescriptor = fileDescriptor
         self.connection = connection
         self.peerAddress = peerAddress
+        self.timeout = timeout
         inBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
         outBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
         POSIX.setTimeouts(fileDescriptor, timeout)
@@ -78,23 +84,44 @@ public final class TLSSocket {
     ) throws(TLSError) -> TLSSocket {
         let name: TLSServerName
         if let serverName { name = serverName } else { name = try TLSServerName(host) }
-        let connection = try context.makeConnection(serverName: name)
-        var lastError = TLSError(.io, "no address found for \(host)")
-        for (family, address) in try POSIX.resolve(host: host, port: port, passive: false) {
-            do throws(TLSError) {
-                let fd = try POSIX.connect(family: family, address: address, timeout: timeout)
-                let socket = TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)")
-                if let beforeHandshake {
-                    do throws(TLSError) { try beforeHandshake(fd) } catch {
-                        socket.close()
-                        throw TLSError(error.code == .io ? .handshake : error.code, "before TLS: \(error.message)")
-                    }
-                }
-                try socket.handshake()
-                return socket
-            } catch where error.code == .io || error.code == .timeout && !connection.isHandshakeComplete && connection.pendingOutputByteCount == 0 {
-                lastError = TLSError(error.code, "\(host):\(port): \(error.message)")
+        let addresses = try POSIX.resolve(host: host, port: port, passive: false)
+        return try connect(
+            addresses: addresses, label: "\(host):\(port)", context: context, serverName: name, timeout: timeout,
+            beforeHandshake: beforeHandshake)
+    }
+
+    /// Tries each address in turn. Only a failed TCP connect moves on to the next address:
+    /// once TCP is up, the engine has spoken, so an error in the STARTTLS exchange or the
+    /// handshake (I/O, time-out, alert) is the answer and is thrown at once. Each attempt
+    /// gets a fresh engine.
+    static func connect(
+        addresses: [(family: Int32, address: [UInt8])], label: String, context: any TLSClientContext, serverName: TLSServerName,
+        timeout: Duration?, beforeHandshake: ((Int32) throws(TLSError) -> Void)?
+    ) throws(TLSError) -> TLSSocket {
+        var lastError = TLSError(.io, "no address found for \(label)")
+        for (family, address) in addresses {
+            let fd: Int32
+            do { fd = try POSIX.connect(family: family, address: address, timeout: timeout) } catch {
+                lastError = TLSError(error.code, "\(label): \(error.message)")
+                continue
             }
+            let connection: any TLSConnection
+            do { connection = try context.makeConnection(serverName: serverName) } catch {
+                Glibc.close(fd)
+                throw error
+            }
+            let socket = TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: label)
+            if let beforeHandshake {
+                do throws(TLSError) { try beforeHandshake(fd) } catch {
+                    socket.close()
+                    throw TLSError(error.code == .io ? .handshake : error.code, "before TLS: \(error.message)")
+                }
+            }
+            do { try socket.handshake() } catch {
+                socket.close()
+                throw error
+            }
+            return socket
         }
         throw lastError
     }
@@ -220,8 +247,10 @@ public final class TLSSocket {
         }
     }
 
-    /// Changes the time-out for later reads and writes (`nil`: wait forever).
+    /// Changes the time-out for later reads and writes, and the overall bound of later
+    /// handshakes, shutdowns and unwraps (`nil`: wait forever).
     public func setTimeout(_ timeout: Duration?) {
+        self.timeout = timeout
         if fileDescriptor >= 0 { POSIX.setTimeouts(fileDescriptor, timeout) }
     }
 
@@ -243,18 +272,23 @@ public final class TLSSocket {
     public var connectionInfo: TLSConnectionInfo? { connection.connectionInfo }
 
     /// Runs the handshake to completion (returns at once if it is done).
+    ///
+    /// - Throws: the handshake's error (after sending the alert that tells the peer why);
+    ///   ``TLSError/Code/timeout`` when the whole handshake takes longer than the socket's
+    ///   time-out, however the peer spaces its bytes.
     public func handshake() throws(TLSError) {
+        let deadline = Deadline(timeout, "the TLS handshake")
         while true {
             let status: TLSHandshakeStatus
             do { status = try connection.handshake() } catch {
-                try? flush()  // tell the peer why, if we can
+                try? flush(deadline)  // tell the peer why, if we can
                 throw error
             }
-            try flush()
+            try flush(deadline)
             switch status {
             case .complete: return
             case .outputPending: continue
-            case .needsInput: try fill()
+            case .needsInput: try fill(deadline)
             }
         }
     }
@@ -318,10 +352,17 @@ public final class TLSSocket {
 
     /// Sends close_notify and, if `waitForPeer`, reads (and discards) until the peer's
     /// close_notify arrives or it hangs up. The socket stays open; call ``close()``.
+    /// The whole exchange is bounded by the socket's time-out: a peer that keeps sending data
+    /// instead of close_notify is left behind when it passes.
     public func shutdown(waitForPeer: Bool = true) throws(TLSError) {
         guard fileDescriptor >= 0 else { return }
-        var status = try connection.shutdown()
-        try flush()
+        let deadline = Deadline(timeout, "waiting for the peer's close_notify")
+        var status: TLSShutdownStatus
+        do { status = try connection.shutdown() } catch {
+            try? flush(deadline)  // a failed connection still owes the peer its alert
+            throw error
+        }
+        try flush(deadline)
         guard waitForPeer else { return }
         var scratch = [UInt8](repeating: 0, count: 4096)
         while status == .awaitingPeer {
@@ -332,11 +373,12 @@ public final class TLSSocket {
             case .success(.bytes):
                 continue
             case .success(.needsInput):
-                do { try fill() } catch { return }  // the peer went away: we are closing anyway
+                do { try fill(deadline) } catch { return }  // gone or too slow: we are closing anyway
             case .failure(let error):
                 // A peer that hangs up instead of answering close_notify loses nothing of
                 // ours: everything we sent was already written.
                 if error.code == .raggedEOF || error.code == .io || error.code == .timeout { return }
+                try? flush(deadline)  // e.g. a bad record while waiting: send its alert
                 throw error
             }
         }
@@ -346,19 +388,27 @@ public final class TLSSocket {
     /// close_notify (discarding data in between), and returns the file descriptor — now
     /// owned by the caller — with any cleartext the peer sent after its close_notify.
     ///
-    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hangs up instead.
+    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hangs up instead,
+    ///   ``TLSError/Code/timeout`` if its close_notify has not come within the socket's
+    ///   time-out (counted once for the whole exchange).
     public func unwrap() throws(TLSError) -> (fileDescriptor: Int32, cleartext: [UInt8]) {
         guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
-        var status = try connection.shutdown()
-        try flush()
+        let deadline = Deadline(timeout, "waiting for the peer's close_notify to return to cleartext")
         var scratch = [UInt8](repeating: 0, count: 4096)
-        while status == .awaitingPeer {
-            let read = scratch.withUnsafeMutableBytes { raw in Result { () throws(TLSError) in try connection.read(into: raw) } }
-            switch try read.get() {
-            case .closed: status = try connection.shutdown()
-            case .bytes: continue
-            case .needsInput: try fill()
+        do throws(TLSError) {
+            var status = try connection.shutdown()
+            try flush(deadline)
+            while status == .awaitingPeer {
+                let read = scratch.withUnsafeMutableBytes { raw in Result { () throws(TLSError) in try connection.read(into: raw) } }
+                switch try read.get() {
+                case .closed: status = try connection.shutdown()
+                case .bytes: continue
+                case .needsInput: try fill(deadline)
+                }
             }
+        } catch {
+            try? flush(deadline)  // the alert, if the failure queued one
+            throw error
         }
         let fd = fileDescriptor
         fileDescriptor = -1  // the caller owns it now
@@ -374,16 +424,52 @@ public final class TLSSocket {
 
     // MARK: - Moving bytes
 
-    /// Writes every pending TLS byte to the socket.
-    private func flush() throws(TLSError) {
+    /// An overall bound for a multi-step exchange (handshake, shutdown, unwrap), so that a
+    /// peer cannot stretch it by sending a byte just before each read's time-out.
+    struct Deadline {
+        let end: ContinuousClock.Instant?
+        let timeout: Duration?
+        let what: String
+
+        init(_ timeout: Duration?, _ what: String) {
+            self.timeout = timeout
+            self.end = timeout.map { ContinuousClock.now + $0 }
+            self.what = what
+        }
+    }
+
+    /// Waits until the socket is ready for `events` (POLLIN/POLLOUT), or throws
+    /// ``TLSError/Code/timeout`` once the deadline has passed.
+    private func wait(_ events: Int32, _ deadline: Deadline?) throws(TLSError) {
+        guard let deadline, let end = deadline.end else { return }
+        while true {
+            let remaining = end - ContinuousClock.now
+            if remaining <= .zero {
+                throw TLSError(.timeout, "\(deadline.what) did not complete within \(deadline.timeout!) (the peer is silent or too slow)")
+            }
+            let (seconds, attoseconds) = remaining.components
+            let ms = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            var pfd = pollfd(fd: fileDescriptor, events: Int16(events), revents: 0)
+            let ready = poll(&pfd, 1, ms)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR { throw POSIX.ioError("poll()") }
+        }
+    }
+
+    /// Writes every pending TLS byte to the socket (within `deadline`, if there is one).
+    private func flush(_ deadline: Deadline? = nil) throws(TLSError) {
+        // With a deadline, wait for writability first and never block inside send().
+        let flags = deadline?.end == nil ? POSIX.noSignal : POSIX.noSignal | Int32(MSG_DONTWAIT)
         while connection.pendingOutputByteCount > 0 {
             let n = connection.drainOutput(into: outBuffer)
             var offset = 0
             while offset < n {
                 guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
-                let sent = Glibc.send(fileDescriptor, outBuffer.baseAddress! + offset, n - offset, POSIX.noSignal)
+                try wait(Int32(POLLOUT), deadline)
+                let sent = Glibc.send(fileDescriptor, outBuffer.baseAddress! + offset, n - offset, flags)
                 if sent < 0 {
                     if errno == EINTR { continue }
+                    if deadline?.end != nil && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }  // poll again
                     throw POSIX.ioError("send()")
                 }
                 offset += sent
@@ -391,11 +477,13 @@ public final class TLSSocket {
         }
     }
 
-    /// Reads one chunk from the socket into the engine (or reports end of input).
-    private func fill() throws(TLSError) {
+    /// Reads one chunk from the socket into the engine (or reports end of input), within
+    /// `deadline` if there is one.
+    private func fill(_ deadline: Deadline? = nil) throws(TLSError) {
         guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
         while true {
-            let n = recv(fileDescriptor, inBuffer.baseAddress, inBuffer.count, 0)
+            try wait(Int32(POLLIN), deadline)
+            let n = recv(fileDescriptor, inBuffer.baseAddress, inBuffer.count, deadline?.end == nil ? 0 : Int32(MSG_DONTWAIT))
             if n > 0 {
                 try connection.receive(UnsafeRawBufferPointer(rebasing: inBuffer[0..<n]))
                 return
@@ -405,6 +493,7 @@ public final class TLSSocket {
                 return
             }
             if errno == EINTR { continue }
+            if deadline?.end != nil && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }  // poll again
             throw POSIX.ioError("recv()")
         }
     }

@@ -18,6 +18,9 @@ public import TLSKit
 /// - STARTTLS reversal: ``stopTLS(promise:)`` exchanges close_notify alerts, then removes the
 ///   handler so the channel carries cleartext again; cleartext the peer sent right after its
 ///   close_notify is passed on up the pipeline, not lost.
+/// - A fatal error (a bad record, a failed handshake, a rejected certificate) is fired as
+///   `errorCaught` and the channel is closed — after the alert that tells the peer why, and
+///   any output queued before it, has been written (at most 2 s for a peer that does not read).
 /// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
 ///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
 ///   connects and stays silent cannot hold a connection open for ever.
@@ -362,15 +365,41 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         context.pipeline.syncOperations.removeHandler(context: context, promise: removed)
     }
 
+    /// Ends the connection after a fatal error. Whatever the engine queued goes out first —
+    /// the alert that tells the peer why, and anything queued before it (a TLS 1.3
+    /// NewSessionTicket, the rest of a flight) — and the channel closes once those bytes
+    /// are written, or after ``alertGracePeriod`` if the peer does not take them.
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
         cancelHandshakeTimer()
         state = .closed
+        // Written and flushed before the error travels up the pipeline, so a handler that
+        // closes the channel in errorCaught still closes after the alert.
+        var written: EventLoopFuture<Void>?
+        if context.channel.isActive, connection.pendingOutputByteCount > 0 {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            writeOutput(context: context, promise: promise)
+            context.flush()
+            written = promise.futureResult
+        }
         unwrapPromise?.fail(error)
         unwrapPromise = nil
         for (_, promise) in buffered { promise?.fail(error) }
         buffered.removeAll()
         context.fireErrorCaught(error)
-        context.close(promise: nil)
+        guard let written else {
+            context.close(promise: nil)
+            return
+        }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let deadline = context.eventLoop.scheduleTask(in: Self.alertGracePeriod) { bound.value.close(promise: nil) }
+        written.whenComplete { _ in
+            deadline.cancel()
+            bound.value.close(promise: nil)
+        }
     }
+
+    /// How long a failed connection waits for its alert to be written before closing anyway
+    /// (a peer that does not read cannot hold the channel open).
+    static let alertGracePeriod = TimeAmount.seconds(2)
 }

@@ -100,11 +100,10 @@ struct Serve: ParsableCommand {
                 try socket.shutdown(waitForPeer: false)
             case .http:
                 var request: [UInt8] = []
-                let end = Array("\r\n\r\n".utf8)
                 while request.count < 65_536 {
                     guard let chunk = try socket.receive() else { break }
                     request += chunk
-                    if request.count >= 4, containsTerminator(request, end) { break }
+                    if endsRequestHead(request) { break }
                 }
                 let info = socket.connectionInfo!
                 var body = "TLSKit test server\r\n"
@@ -132,6 +131,13 @@ struct Serve: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("tlskit: connection from \(peer): \(error.code): \(error.message)\n".utf8))
         }
+    }
+
+    /// Whether an HTTP request head is complete: an empty line, as `openssl s_server -www`
+    /// reads it, with lines ending in CRLF or a bare LF (`\n\n`, `\n\r\n`; CRLF CRLF
+    /// contains the latter).
+    static func endsRequestHead(_ bytes: [UInt8]) -> Bool {
+        containsTerminator(bytes, [0x0A, 0x0A]) || containsTerminator(bytes, [0x0A, 0x0D, 0x0A])
     }
 
     static func containsTerminator(_ bytes: [UInt8], _ end: [UInt8]) -> Bool {

@@ -72,7 +72,7 @@ enum ServeNIO {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
             request += buffer.readBytes(length: buffer.readableBytes) ?? []
-            guard !answered, Serve.containsTerminator(request, Array("\r\n\r\n".utf8)) || request.count >= 65_536 else { return }
+            guard !answered, Serve.endsRequestHead(request) || request.count >= 65_536 else { return }
             answered = true
             let info = tls.connectionInfo
             var body = "TLSKit test server\r\n"
