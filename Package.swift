@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 //
-// TLSKit: one TLS API for Swift with interchangeable backends.
-// Layers (see README and ../shared/DESIGN.md): TLSKit (core, pure Swift) →
-// backends (TLSKitOpenSSL over the system libssl ≥ 3.0) → adapters (TLSKitIO).
+// TLSKit: one TLS API for Swift with interchangeable backends. Linux only.
+// Layers (see docs/Design.md and CONTRIBUTING.md): TLSKit (core, pure Swift) →
+// backends (TLSKitOpenSSL over the system libssl ≥ 3.0, TLSKitGnuTLS) → adapters
+// (TLSKitIO, TLSKitNIO); TLSKitX509 and TLSKitInsecure beside the core.
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -13,7 +14,6 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "TLSKit",
-    platforms: [.macOS(.v14)],
     products: [
         .library(name: "TLSKit", targets: ["TLSKit"]),
         .library(name: "TLSKitOpenSSL", targets: ["TLSKitOpenSSL"]),

@@ -1,12 +1,13 @@
 // swift-tools-version: 6.1
 // The TLSKit benchmarks: a separate package so library users never resolve it.
+// TLSKit is the enclosing package, named explicitly so that the product references below
+// do not depend on the name of the folder the repository was cloned into.
 import PackageDescription
 
 let package = Package(
     name: "TLSKitBenchmarks",
-    platforms: [.macOS(.v14)],
     dependencies: [
-        .package(path: "..", traits: ["GnuTLS"]),
+        .package(name: "TLSKit", path: "..", traits: ["GnuTLS"]),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
@@ -15,11 +16,11 @@ let package = Package(
             name: "TLSKitBench",
             dependencies: [
                 "CTLSKitBenchShim",
-                .product(name: "TLSKit", package: "main"),
-                .product(name: "TLSKitOpenSSL", package: "main"),
-                .product(name: "TLSKitGnuTLS", package: "main"),
-                .product(name: "TLSKitIO", package: "main"),
-                .product(name: "TLSKitNIO", package: "main"),
+                .product(name: "TLSKit", package: "TLSKit"),
+                .product(name: "TLSKitOpenSSL", package: "TLSKit"),
+                .product(name: "TLSKitGnuTLS", package: "TLSKit"),
+                .product(name: "TLSKitIO", package: "TLSKit"),
+                .product(name: "TLSKitNIO", package: "TLSKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

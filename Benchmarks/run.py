@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Runs TLSKit's benchmark next to the raw C OpenSSL reference in the same invocation.
 
-The reference is ../shared/bench/raw_openssl.c (built here with cc, not copied); TLSKitBench
-runs the same workloads through TLSKit's public sans-I/O API. Runs alternate between the
-two (round-robin) so machine noise hits both alike; the table quotes medians and the
-ratio TLSKit / C of per-CPU-second rates. With --callgrind, instruction counts too.
+The references are the project's own C programs in reference/ (tls_memory.c: both ends in
+memory; tls_loopback.c: loopback TCP), built here with cc; TLSKitBench runs the same
+workloads through TLSKit's public API. Runs alternate between the two (round-robin) so
+machine noise hits both alike; the table quotes medians and the ratio TLSKit / C of
+per-CPU-second rates. With --callgrind, instruction counts too. Everything it needs is in
+this repository; it works from a clone in a folder of any name.
 
-    python3 Benchmarks/run.py [--reps 5] [--callgrind] [--quick]
+    python3 Benchmarks/run.py [--reps 5] [--callgrind]
+    python3 Benchmarks/run.py --quick      # smoke run: 1 rep, fewer iterations, results/latest.md untouched
 """
 import argparse
 import json
@@ -14,14 +17,13 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(HERE, "work")
 CERTS = os.path.join(WORK, "certs")
-SHARED = os.environ.get("TLSKIT_SHARED", os.path.join(HERE, "..", "..", "shared"))
-C_BIN = os.path.join(WORK, "raw_openssl")
-C_SOCKET_BIN = os.path.join(WORK, "raw_openssl_socket")
+REFERENCE = os.path.join(HERE, "reference")
+C_BIN = os.path.join(WORK, "tls_memory")
+C_SOCKET_BIN = os.path.join(WORK, "tls_loopback")
 SWIFT_BIN = os.path.join(HERE, ".build", "release", "TLSKitBench")
 BACKENDS = ["openssl", "gnutls"]
 GLIBC_TUNABLES = "glibc.cpu.x86_rep_movsb_threshold=1073741824:glibc.cpu.x86_rep_stosb_threshold=1073741824"
@@ -53,11 +55,8 @@ def make_certs():
 
 def build():
     os.makedirs(WORK, exist_ok=True)
-    source = os.path.join(SHARED, "bench", "raw_openssl.c")
-    if not os.path.exists(source):
-        sys.exit(f"the C reference {source} is missing (set TLSKIT_SHARED to the shared/ folder)")
-    sh("cc", "-O2", "-g", "-o", C_BIN, source, "-lssl", "-lcrypto")
-    sh("cc", "-O2", "-g", "-o", C_SOCKET_BIN, os.path.join(SHARED, "bench", "raw_openssl_socket.c"), "-lssl", "-lcrypto", "-lpthread")
+    for binary, source in ((C_BIN, "tls_memory.c"), (C_SOCKET_BIN, "tls_loopback.c")):
+        sh("cc", "-O2", "-g", "-Wall", "-o", binary, os.path.join(REFERENCE, source), "-lssl", "-lcrypto", "-lpthread")
     subprocess.run(["swift", "build", "-c", "release", "--package-path", HERE], check=True)
     shutil.copy(SWIFT_BIN, SWIFT_BIN + ".nodebug")
     sh("strip", "--strip-debug", SWIFT_BIN + ".nodebug")  # valgrind 3.19 cannot read Swift's DWARF
@@ -80,15 +79,19 @@ def callgrind(binary, args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=None, help="runs per workload (default 5, 1 with --quick)")
     parser.add_argument("--callgrind", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: fewer iterations, 1 rep unless --reps, results/latest.md left alone")
     opts = parser.parse_args()
+    if opts.reps is None:
+        opts.reps = 1 if opts.quick else 5
     make_certs()
     build()
 
     iters = "200" if opts.quick else "1000"
     mib = "128" if opts.quick else "1024"
+    socket_mib = "64" if opts.quick else "256"
     workloads = [
         ("handshake, ECDSA P-256, full", ["handshake", "--cert", "ecdsa", "--iters", iters], ["handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
         ("handshake, RSA-2048, full", ["handshake", "--cert", "rsa", "--iters", iters], ["handshake", "--cert", "rsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
@@ -110,7 +113,7 @@ def main():
     # Loopback TCP: the C socket reference against a TLSKitNIO server with a TLSSocket client.
     for title, c_args, s_args, key, unit in [
         ("loopback handshake, ECDSA (NIO server)", ["handshake", "--cert", "ecdsa", "--iters", iters], ["socket-handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_s", "hs/s"),
-        ("loopback bulk, 16 KiB writes (NIO server)", ["bulk", "--cipher", "aes128", "--mib", "256"], ["socket-bulk", "--mib", "256"], "MBps", "MB/s"),
+        ("loopback bulk, 16 KiB writes (NIO server)", ["bulk", "--cipher", "aes128", "--mib", socket_mib], ["socket-bulk", "--mib", socket_mib], "MBps", "MB/s"),
     ]:
         c_vals, s_vals = [], []
         for _ in range(opts.reps):
@@ -121,7 +124,7 @@ def main():
         print(f"{title}: C {c_med:,.0f} {unit}, TLSKit {s_med:,.0f} {unit}, ratio {s_med / c_med:.3f}", flush=True)
 
     c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
-    c_heap = statistics.median(m["heap_bytes_per_pair"] for m in c_mem)
+    c_heap = statistics.median(m["heap_per_pair"] for m in c_mem)
     s_heap = {b: statistics.median(run(SWIFT_BIN, ["memory", "--backend", b])["heap_per_pair"] for _ in range(3)) for b in BACKENDS}
 
     instr = []
@@ -158,6 +161,8 @@ def main():
     table = "\n".join(lines)
     print()
     print(table)
+    if opts.quick:
+        return  # a smoke run's figures are not results
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(f"Runs: {opts.reps} per workload, round-robin; {sh('openssl', 'version').stdout.strip()}\n\n{table}\n")

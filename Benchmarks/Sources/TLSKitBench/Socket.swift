@@ -1,4 +1,4 @@
-// The loopback workloads of ../shared/bench/raw_openssl_socket.c with a TLSKitNIO server:
+// The loopback workloads of reference/tls_loopback.c with a TLSKitNIO server:
 // a SwiftNIO server (TLSChannelHandler) and a blocking TLSSocket client in one process.
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-// TLSKitBench: the workloads of ../shared/bench/raw_openssl.c, through TLSKit's public API,
+// TLSKitBench: the workloads of reference/tls_memory.c, through TLSKit's public API,
 // so the two can be compared run for run. One JSON object per run on stdout.
 //
 //   TLSKitBench handshake --certdir DIR --cert ecdsa|rsa [--iters 1000] [--warmup 50]
