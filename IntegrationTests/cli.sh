@@ -207,6 +207,37 @@ fi
 stop_s_server
 rm -f "$WORK/keys.log" "$WORK/env-keys.log"
 
+# --- s_client-style flags and one JSON document ---------------------------------------------
+start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -naccept 3
+timeout 20 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --json \
+    --reconnect 2 --min-version 1.3 --ciphers TLS_AES_128_GCM_SHA256 --groups P-256 > "$WORK/out" 2> "$WORK/err"
+status=$?
+if [ $status -eq 0 ] && python3 -c '
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+d = docs[0]
+assert len(docs) == 1, docs
+assert d["cipher"] == "TLS_AES_128_GCM_SHA256" and d["group"] == "secp256r1", d
+assert [r["resumed"] for r in d["reconnects"]] == [True, True] and d["resumedCount"] == 2, d
+' "$WORK/out"; then
+    ok "[$B] --json with --reconnect prints one JSON document; --ciphers and --groups are honoured"
+else
+    fail "[$B] --json --reconnect / --ciphers / --groups" "exit $status: $(cat "$WORK/err" "$WORK/out")"
+fi
+stop_s_server
+start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --verify-depth 1 > /dev/null 2> "$WORK/err"
+status=$?
+if [ $status -eq 2 ] && grep -q "maximumChainLength (1)" "$WORK/err"; then
+    ok "[$B] --verify-depth 1 refuses a leaf with its CA (two certificates)"
+else
+    fail "[$B] --verify-depth 1" "exit $status: $(cat "$WORK/err")"
+fi
+stop_s_server
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:1 --policy lax > /dev/null 2> "$WORK/err"
+[ $? -eq 1 ] && grep -q "policy must be system, modern or compatible" "$WORK/err" && ok "[$B] --policy names its values" \
+    || fail "[$B] --policy names its values" "$(cat "$WORK/err")"
+
 # --- verification no switch can bypass: policies with chain checks off, pinning ------------
 start_s_server -cert "$WORK/device.pem" -key "$WORK/device.key"
 timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \

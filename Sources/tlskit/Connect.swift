@@ -31,6 +31,7 @@ struct Connect: ParsableCommand {
     @Option(help: "Comma-separated ALPN protocols to offer, most preferred first.")
     var alpn: String?
     @OptionGroup var versions: VersionOptions
+    @OptionGroup var policyOptions: PolicyOptions
     @Option(help: "Text to send after the handshake (\\r, \\n and \\t are unescaped); the reply is printed.")
     var send: String?
     @Flag(help: "Print one JSON object instead of the report.")
@@ -71,6 +72,7 @@ struct Connect: ParsableCommand {
             }
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
+            try policyOptions.apply(to: &config)
             if cert != nil || key != nil {
                 guard let cert, let key else { throw CLIError.usage("--cert and --key go together") }
                 config.certificateChain = TLSSigningChain(
@@ -115,17 +117,18 @@ struct Connect: ParsableCommand {
         defer { socket.close() }
         let info = socket.connectionInfo!
         if json {
-            printFlushed(Report.json(info, error: nil, backend: backend.name, target: target))
+            // Printed once, after the reconnects, as one JSON document.
         } else {
             printFlushed("TLS connection to \(target) (verified as \(name)) — backend \(backend.name), \(backend.libraryVersion)")
             for line in Report.lines(info) { printFlushed(line) }
         }
+        var reply: [UInt8] = []
         if let send {
             do {
                 try socket.send(CLI.unescape(send))
                 socket.setTimeout(.seconds(2))
                 while let chunk = try socket.receive() {
-                    FileHandle.standardOutput.write(Data(chunk))
+                    if json { reply += chunk } else { FileHandle.standardOutput.write(Data(chunk)) }
                 }
             } catch let error where error.code == .timeout {
                 // No more data within the idle time-out: done.
@@ -145,6 +148,7 @@ struct Connect: ParsableCommand {
 
         let descriptorsBefore = Self.openDescriptors()
         var resumedCount = 0
+        var reconnects: [[String: Any]] = []
         for attempt in 0..<max(0, reconnect) {
             do {
                 let again = try TLSSocket.connect(
@@ -163,14 +167,27 @@ struct Connect: ParsableCommand {
                 try? again.shutdown(waitForPeer: false)
                 again.close()
                 if resumed { resumedCount += 1 }
-                if reconnect <= 10 || attempt == reconnect - 1 {
+                if json {
+                    reconnects.append([
+                        "version": again.connectionInfo.map { "\($0.protocolVersion)" } ?? NSNull(), "resumed": resumed,
+                    ])
+                } else if reconnect <= 10 || attempt == reconnect - 1 {
                     printFlushed("reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
                 }
             } catch {
                 CLI.exit(for: error)
             }
         }
-        if reconnect > 0 {
+        if json {
+            var extra: [String: Any] = [:]
+            if send != nil { extra["reply"] = String(decoding: reply, as: UTF8.self) }
+            if reconnect > 0 {
+                extra["reconnects"] = reconnects
+                extra["resumedCount"] = resumedCount
+                extra["openDescriptors"] = ["before": descriptorsBefore, "after": Self.openDescriptors()]
+            }
+            printFlushed(Report.json(info, error: nil, backend: backend.name, target: target, extra: extra))
+        } else if reconnect > 0 {
             printFlushed("reconnects: \(reconnect), resumed \(resumedCount); open descriptors before/after: \(descriptorsBefore)/\(Self.openDescriptors())")
         }
     }

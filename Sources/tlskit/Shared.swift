@@ -280,7 +280,9 @@ enum Report {
         ]
     }
 
-    static func json(_ info: TLSConnectionInfo?, error: TLSError?, backend: String, target: String) -> String {
+    static func json(
+        _ info: TLSConnectionInfo?, error: TLSError?, backend: String, target: String, extra: [String: Any] = [:]
+    ) -> String {
         let authenticated = info?.peerVerification == .verified || info?.peerVerification == .pinned
         var object: [String: Any] = ["backend": backend, "target": target, "verified": authenticated]
         if let info {
@@ -303,6 +305,7 @@ enum Report {
             object["error"] = e
             object["verification"] = error.code == .certificateVerification ? "failed" : "not completed"
         }
+        object.merge(extra) { _, new in new }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
