@@ -252,7 +252,7 @@ stop_s_server
 start_s_server -cert "$WORK/device.pem" -key "$WORK/device.key"
 timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$SPORT --pin "$DEVICE_PIN" --json > "$WORK/out" 2> "$WORK/err"
 status=$?
-if [ $status -eq 0 ] && grep -q '"verification":"pinned key"' "$WORK/out" && grep -qF "\"pin\":\"$DEVICE_PIN\"" "$WORK/out"; then
+if [ $status -eq 0 ] && python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["verification"] == "pinned key" and d["pin"] == sys.argv[2], d' "$WORK/out" "$DEVICE_PIN"; then
     ok "[$B] --pin accepts the pinned self-signed server by address, and --json prints its pin"
 else
     fail "[$B] --pin accepts the pinned server" "exit $status: $(cat "$WORK/err" "$WORK/out")"
