@@ -9,7 +9,7 @@ import TLSKit
 /// the newest key; tickets under the previous key are accepted and renewed; older ones are
 /// not (a full handshake). Keys live in zeroing storage. Thread-safe.
 final class OpenSSLTicketKeys: @unchecked Sendable {
-    // @unchecked: `keys` and `clock` are only touched under `lock`; `cipher` is read-only.
+    // @unchecked: `keys` and `clock` are only read and written under `lock`; `cipher` is read-only.
     struct Key {
         let name: [UInt8]
         let aes: TLSSecureBytes
@@ -20,11 +20,22 @@ final class OpenSSLTicketKeys: @unchecked Sendable {
     private let lock = TLSMutex()
     private var keys: [Key] = []  // newest first, at most two
     private let lifetime: UInt64
-    /// Seconds on a monotonic clock; replaceable so tests can move time.
-    var clock: @Sendable () -> UInt64 = {
+    /// Seconds on a monotonic clock; replaceable (``setClock(_:)``) so tests can move time.
+    private var clock: @Sendable () -> UInt64 = {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec)
+    }
+
+    /// Replaces the clock (tests), under the lock like every other use of it.
+    func setClock(_ clock: @escaping @Sendable () -> UInt64) {
+        lock.withLock { self.clock = clock }
+    }
+
+    /// A key's age; `nil` when the clock reads earlier than the key's creation (a clock
+    /// that went backwards): such a key is treated as expired, never trapped on.
+    private static func age(of key: Key, at now: UInt64) -> UInt64? {
+        now >= key.created ? now - key.created : nil
     }
     let cipher: OpaquePointer
 
@@ -43,7 +54,7 @@ final class OpenSSLTicketKeys: @unchecked Sendable {
     func current() -> Key? {
         lock.withLock {
             let now = clock()
-            if keys.isEmpty || now - keys[0].created >= lifetime {
+            if keys.isEmpty || (Self.age(of: keys[0], at: now).map { $0 >= lifetime } ?? true) {
                 guard let key = Self.generate(at: now) else { return nil }
                 keys.insert(key, at: 0)
                 if keys.count > 2 { keys.removeLast() }
@@ -56,7 +67,7 @@ final class OpenSSLTicketKeys: @unchecked Sendable {
     func find(_ name: [UInt8]) -> Key? {
         lock.withLock {
             let now = clock()
-            keys.removeAll { now - $0.created >= 2 * lifetime }
+            keys.removeAll { Self.age(of: $0, at: now).map { $0 >= 2 * lifetime } ?? true }
             return keys.first { $0.name == name }
         }
     }
