@@ -328,6 +328,9 @@ struct OpenSSLCredentialLoader {
         }
         let box: PassphraseBox
         if let passphrase { box = passphrase } else { box = try PassphraseBox(nil, field: field) }
+        // OpenSSL holds only an unretained pointer to `box` and may call the PIN callback at any
+        // point until the store is closed: keep it alive to the end of this function.
+        defer { withExtendedLifetime(box) {} }
         guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
             throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
         }
