@@ -375,10 +375,10 @@ enum GnuTLSKeys {
         case nil: return nil
         case .bytes(let bytes)?: return bytes.withUnsafeBytes { SecretCString($0) }
         case .environment(let name)?:
-            guard let value = getenv(name) else {
+            guard let value = TLSEnvironment.secret(name) else {
                 throw TLSError.configuration(field: field, "the passphrase environment variable \(name) is not set")
             }
-            return SecretCString(UnsafeRawBufferPointer(start: value, count: strlen(value)))
+            return value.withUnsafeBytes { SecretCString($0) }
         }
     }
 }

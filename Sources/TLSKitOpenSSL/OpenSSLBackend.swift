@@ -263,39 +263,12 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
     }
 }
 
-/// Sets environment variables around provider start-up, serialised process-wide.
+/// Sets environment variables around provider start-up, serialised process-wide with every
+/// environment read TLSKit makes (``TLSEnvironment``).
 enum ProviderEnvironment {
-    private static let lock = NSLockLike()
-
     static func with(_ variables: [(String, String)], _ body: () throws(TLSError) -> Void) throws(TLSError) {
-        guard !variables.isEmpty else { return try body() }
-        lock.lock()
-        defer { lock.unlock() }
-        var saved: [(String, String?)] = []
-        for (name, value) in variables {
-            saved.append((name, getenv(name).map { String(cString: $0) }))
-            setenv(name, value, 1)
-        }
-        defer {
-            for (name, old) in saved {
-                if let old { setenv(name, old, 1) } else { unsetenv(name) }
-            }
-        }
-        try body()
+        try TLSEnvironment.with(variables, body)
     }
-}
-
-/// A pthread mutex (the backend does not import Foundation).
-final class NSLockLike: @unchecked Sendable {
-    // @unchecked: the mutex is the synchronisation.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(mutex, nil) }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
 }
 
 /// The IANA code ↔ OpenSSL name table, built once from the library itself.

@@ -521,12 +521,11 @@ final class PassphraseBox {
         case .bytes(let bytes)?:
             secret = bytes
         case .environment(let name)?:
-            guard let value = getenv(name) else {
+            guard let value = TLSEnvironment.secret(name) else {
                 throw TLSError.configuration(
                     field: field, "the passphrase environment variable \(name) is not set")
             }
-            let length = strlen(value)
-            secret = TLSSecureBytes(UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: length))
+            secret = value
         }
     }
 }
