@@ -517,13 +517,16 @@ public enum TLSIOResult: Hashable, Sendable {
 /// hands each connection to one caller), and ``close()`` from any thread stops a blocked
 /// ``accept()``. The sockets it returns are independent, each with one owner.
 public final class TLSListener: @unchecked Sendable {
-    // @unchecked: `fileDescriptor` and `host`/`port` are immutable; `closed` is behind a
+    // @unchecked: `fileDescriptor` and `host`/`port` are immutable; `state` is behind a
     // Mutex; `timeout` is meant to be set before accepting starts.
     /// The server context every accepted connection uses.
     public let context: any TLSServerContext
     /// The listening file descriptor (no longer valid after ``close()``).
     public let fileDescriptor: Int32
-    private let closed = Mutex(false)
+    /// Whether ``close()`` was called, how many ``accept()`` calls are using the descriptor,
+    /// and whether it was closed: the descriptor is closed only once no accept() can still
+    /// pass its number to the kernel (where a reused number would accept on another socket).
+    private let state = Mutex((closed: false, accepting: 0, released: false))
     /// The address actually bound (useful with port 0).
     public let host: String
     /// The port actually bound (useful with port 0).
@@ -566,6 +569,13 @@ public final class TLSListener: @unchecked Sendable {
     /// Waits for a TCP connection and returns it as a TLS socket whose handshake has not
     /// run yet (call ``TLSSocket/handshake()``, e.g. on a worker thread).
     public func accept() throws(TLSError) -> TLSSocket {
+        let entered = state.withLock { s -> Bool in
+            guard !s.closed else { return false }
+            s.accepting += 1
+            return true
+        }
+        guard entered else { throw TLSError(.closed, "the listener was closed") }
+        defer { leaveAccept() }
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -573,7 +583,7 @@ public final class TLSListener: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fileDescriptor, $0, &length) }
             }
             if fd < 0 {
-                if closed.withLock({ $0 }) { throw TLSError(.closed, "the listener was closed") }
+                if state.withLock({ $0.closed }) { throw TLSError(.closed, "the listener was closed") }
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 throw POSIX.ioError("accept()")
             }
@@ -589,14 +599,27 @@ public final class TLSListener: @unchecked Sendable {
         }
     }
 
-    /// Stops listening; a blocked ``accept()`` then throws ``TLSError/Code/closed``.
+    /// Stops listening; a blocked ``accept()`` then throws ``TLSError/Code/closed``. The
+    /// descriptor is closed at once, or by the last ``accept()`` still running.
     public func close() {
-        let wasClosed = closed.withLock { state in
-            defer { state = true }
-            return state
+        let closeNow = state.withLock { s -> Bool in
+            guard !s.closed else { return false }
+            s.closed = true
+            Glibc.shutdown(fileDescriptor, Int32(SHUT_RDWR))  // wakes every blocked accept()
+            guard s.accepting == 0 else { return false }
+            s.released = true
+            return true
         }
-        guard !wasClosed else { return }
-        Glibc.shutdown(fileDescriptor, Int32(SHUT_RDWR))
-        Glibc.close(fileDescriptor)
+        if closeNow { Glibc.close(fileDescriptor) }
+    }
+
+    private func leaveAccept() {
+        let closeNow = state.withLock { s -> Bool in
+            s.accepting -= 1
+            guard s.closed, s.accepting == 0, !s.released else { return false }
+            s.released = true
+            return true
+        }
+        if closeNow { Glibc.close(fileDescriptor) }
     }
 }

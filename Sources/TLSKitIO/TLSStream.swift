@@ -25,6 +25,16 @@ public final class TLSStream: Sendable {
         let mutex = TLSMutex()
         var descriptor: Int32 = -1
         var cancelled = false
+
+        /// Closes the socket with the descriptor forgotten under the mutex first, so a
+        /// cancellation handler can never shut down the number after it was closed (and
+        /// perhaps reused by another open in this process).
+        func close(_ socket: TLSSocket) {
+            mutex.withLock {
+                descriptor = -1
+                socket.close()
+            }
+        }
     }
 
     private init(socket: TLSSocket, label: String) {
@@ -81,9 +91,10 @@ public final class TLSStream: Sendable {
 
     /// Sends close_notify (without waiting for the peer's) and closes the socket.
     public func close() async {
+        let state = self.state
         _ = try? await perform { socket throws(TLSError) in
             try? socket.shutdown(waitForPeer: false)
-            socket.close()
+            state.close(socket)
         }
     }
 
@@ -104,8 +115,7 @@ public final class TLSStream: Sendable {
                         return
                     }
                     if state.mutex.withLock({ state.cancelled }) {
-                        socket.close()
-                        state.mutex.withLock { state.descriptor = -1 }
+                        state.close(socket)
                         continuation.resume(throwing: CancellationError())
                         return
                     }
@@ -115,20 +125,18 @@ public final class TLSStream: Sendable {
                         continuation.resume(returning: value)
                     } catch {
                         let cancelled = state.mutex.withLock { state.cancelled }
-                        if cancelled {
-                            socket.close()
-                            state.mutex.withLock { state.descriptor = -1 }
-                        }
+                        if cancelled { state.close(socket) }
                         continuation.resume(throwing: cancelled ? CancellationError() : error)
                     }
                 }
             }
         } onCancel: {
-            let fd = state.mutex.withLock { () -> Int32 in
+            // Under the mutex: the descriptor cannot be closed (and its number reused) between
+            // reading it and shutting it down. shutdown(2) does not block.
+            state.mutex.withLock {
                 state.cancelled = true
-                return state.descriptor
+                if state.descriptor >= 0 { _ = Glibc.shutdown(state.descriptor, Int32(SHUT_RDWR)) }  // wakes a blocked recv/send
             }
-            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }  // wakes a blocked recv/send
         }
     }
 
