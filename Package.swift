@@ -70,7 +70,7 @@ let package = Package(
         .systemLibrary(
             name: "CTLSKitOpenSSL",
             pkgConfig: "openssl",
-            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"]), .yum(["openssl-devel"])]
+            providers: [.apt(["libssl-dev"]), .yum(["openssl-devel"])]
         ),
         .target(
             name: "CTLSKitOpenSSLShims",
@@ -89,7 +89,7 @@ let package = Package(
         .systemLibrary(
             name: "CTLSKitGnuTLS",
             pkgConfig: "gnutls",
-            providers: [.apt(["libgnutls28-dev"]), .brew(["gnutls"]), .yum(["gnutls-devel"])]
+            providers: [.apt(["libgnutls28-dev"]), .yum(["gnutls-devel"])]
         ),
         .target(
             name: "CTLSKitGnuTLSShims",

@@ -2,8 +2,6 @@
 import Glibc
 #elseif canImport(Musl)
 import Musl
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Bytes of secret material (a private key, a passphrase) kept in storage that is
@@ -128,8 +126,3 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
     }
 }
 
-#if canImport(Darwin)
-private func explicit_bzero(_ pointer: UnsafeMutableRawPointer, _ count: Int) {
-    _ = memset_s(pointer, count, 0, count)
-}
-#endif
