@@ -22,11 +22,11 @@ final class GnuTLSContextState: @unchecked Sendable {
     /// The context's verification policies and hook, composed; `nil` when there are none.
     let checks: TLSPeerChecks?
     /// SHA-256 hashes of the pinned SubjectPublicKeyInfos, when the trust store pins keys.
-    var pins: Set<[UInt8]>?
+    let pins: Set<[UInt8]>?
     /// With CRLs: the issuer names they come from (each CA of a verified chain needs one).
-    var crlIssuers: Set<[UInt8]>?
+    let crlIssuers: Set<[UInt8]>?
     /// How long after a full verification a session may be resumed.
-    var maximumResumptionAge: Duration = .seconds(24 * 3600)
+    let maximumResumptionAge: Duration
     /// The wall clock for resumption ages (tests move it); the session cache's on clients.
     let clock: TLSWallClock
     let keyLog: (@Sendable (String) -> Void)?
@@ -34,9 +34,9 @@ final class GnuTLSContextState: @unchecked Sendable {
     /// Client: session tickets by server name, when resumption is on.
     let sessions: TLSSessionCache<GnuTLSSessionTicket>?
     /// The longest verified chain accepted (leaf to anchor), if limited.
-    var maximumChainLength: Int?
+    let maximumChainLength: Int?
     /// Server: how long tickets are valid (from ticketKeyLifetime).
-    var ticketLifetimeSeconds: Int64 = 12 * 3600
+    let ticketLifetimeSeconds: Int64
     /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
     private(set) var ticketKey = gnutls_datum_t()
 
@@ -46,9 +46,16 @@ final class GnuTLSContextState: @unchecked Sendable {
         chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = [],
         hooks: TLSContextHooks,
         insecure: TLSInsecure.Verification? = nil,
-        resumesSessions: Bool = false
+        resumesSessions: Bool = false,
+        verification: GnuTLSVerificationSettings,
+        ticketLifetimeSeconds: Int64 = 12 * 3600
     ) throws(TLSError) {
         self.side = side
+        self.pins = verification.pins
+        self.crlIssuers = verification.crlIssuers
+        self.maximumResumptionAge = verification.maximumResumptionAge
+        self.maximumChainLength = verification.maximumChainLength
+        self.ticketLifetimeSeconds = ticketLifetimeSeconds
         self.sessions = side == .client && resumesSessions ? TLSSessionCache<GnuTLSSessionTicket>() : nil
         self.clock = sessions?.clock ?? TLSWallClock()
         self.checks = TLSPeerChecks(hooks)
@@ -112,11 +119,11 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
         state = try GnuTLSContextState(
             side: .client, settings: GnuTLSSettings(configuration), credentials: credentials,
             alpn: configuration.applicationProtocols, clientAuthentication: .none, hooks: hooks,
-            insecure: configuration.insecureVerification, resumesSessions: configuration.resumesSessions)
-        state.maximumChainLength = configuration.maximumChainLength
-        state.pins = pins
-        state.crlIssuers = try GnuTLSTrust.crlIssuers(configuration.revocationLists)
-        state.maximumResumptionAge = configuration.maximumResumptionAge
+            insecure: configuration.insecureVerification, resumesSessions: configuration.resumesSessions,
+            verification: GnuTLSVerificationSettings(
+                pins: pins, crlIssuers: try GnuTLSTrust.crlIssuers(configuration.revocationLists),
+                maximumChainLength: configuration.maximumChainLength,
+                maximumResumptionAge: configuration.maximumResumptionAge))
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -155,18 +162,19 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
             }
             chains.append((credentials, leaf))
         }
+        // Tickets expire with the key lifetime or the resumption age, whichever is shorter;
+        // GnuTLS measures it from the session's original time (see BackendDifferences.md).
         state = try GnuTLSContextState(
             side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
             alpn: configuration.applicationProtocols,
-            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks)
-        // Tickets expire with the key lifetime or the resumption age, whichever is shorter;
-        // GnuTLS measures it from the session's original time (see BackendDifferences.md).
-        state.ticketLifetimeSeconds = min(
-            configuration.ticketKeyLifetime.components.seconds, configuration.maximumResumptionAge.components.seconds)
-        state.maximumChainLength = configuration.maximumChainLength
-        state.pins = try configuration.trustStore.flatMap(GnuTLSTrust.pins)
-        state.crlIssuers = try GnuTLSTrust.crlIssuers(configuration.revocationLists)
-        state.maximumResumptionAge = configuration.maximumResumptionAge
+            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks,
+            verification: GnuTLSVerificationSettings(
+                pins: try configuration.trustStore.flatMap(GnuTLSTrust.pins),
+                crlIssuers: try GnuTLSTrust.crlIssuers(configuration.revocationLists),
+                maximumChainLength: configuration.maximumChainLength,
+                maximumResumptionAge: configuration.maximumResumptionAge),
+            ticketLifetimeSeconds: min(
+                configuration.ticketKeyLifetime.components.seconds, configuration.maximumResumptionAge.components.seconds))
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -183,6 +191,14 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
 final class GnuTLSSessionTicket: Sendable {
     let data: TLSSecureBytes
     init(_ data: TLSSecureBytes) { self.data = data }
+}
+
+/// The verification settings a context's sessions read, fixed when the context is built.
+struct GnuTLSVerificationSettings {
+    var pins: Set<[UInt8]>?
+    var crlIssuers: Set<[UInt8]>?
+    var maximumChainLength: Int?
+    var maximumResumptionAge: Duration
 }
 
 /// Trust settings the credentials object does not hold.
