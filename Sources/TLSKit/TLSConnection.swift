@@ -20,6 +20,14 @@
 ///   ``drainOutput(into:)`` still yields the alert that tells the peer why; send it, then
 ///   close the transport.
 ///
+/// **Post-handshake messages** (TLS 1.3 NewSessionTicket and KeyUpdate, and a TLS 1.2
+/// HelloRequest, which is refused) are processed by ``read(into:)``, as they arrive in front
+/// of application data — compare rustls' `process_new_packets`. An application that is not
+/// reading does not process them, and the peer's records wait in the engine's input. A
+/// KeyUpdate that asks for ours (`update_requested`) is answered, as RFC 8446 §4.6.3 asks,
+/// before our next application data: the reply comes out with the records of the next
+/// ``write(_:)``. ``updateKeys(requestingPeerUpdate:)`` starts one.
+///
 /// Thread-safety: not thread-safe. One owner at a time; it may move between threads
 /// between calls.
 public protocol TLSConnection: AnyObject {
@@ -77,6 +85,14 @@ public protocol TLSConnection: AnyObject {
     /// close_notify, the cleartext that followed it (for protocols that return to
     /// cleartext, such as FTP's CCC). Empty when nothing is left over.
     func takeUnprocessedInput() -> [UInt8]
+
+    /// TLS 1.3: sends a KeyUpdate, so new records use new keys; with
+    /// `requestingPeerUpdate` the peer is asked to update its keys as well (it answers when it
+    /// next reads). The record comes out through ``drainOutput(into:)``.
+    ///
+    /// - Throws: ``TLSError/Code/invalidState`` before the handshake completed, after
+    ///   ``shutdown()``, or on a TLS 1.2 connection (which has no key updates); the sticky error.
+    func updateKeys(requestingPeerUpdate: Bool) throws(TLSError)
 }
 
 /// Which side of a TLS connection.

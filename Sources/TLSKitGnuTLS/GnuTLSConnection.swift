@@ -268,6 +268,16 @@ final class GnuTLSConnection: TLSConnection {
 
     var connectionInfo: TLSConnectionInfo? { info }
 
+    func updateKeys(requestingPeerUpdate: Bool) throws(TLSError) {
+        if let stickyError { throw stickyError }
+        guard handshakeDone, !closeSent, info?.protocolVersion == .tls1_3 else {
+            throw TLSError(.invalidState, "updateKeys(requestingPeerUpdate:) needs an open TLS 1.3 connection after the handshake")
+        }
+        // GnuTLS answers a peer's update_requested inside gnutls_record_recv by itself.
+        let status = gnutls_session_key_update(session, requestingPeerUpdate ? UInt32(GNUTLS_KU_PEER) : 0)
+        if status < 0 && status != GNUTLS_E_AGAIN { throw fail(status, phase: .write) }
+    }
+
     func takeUnprocessedInput() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: input.count)
         let n = bytes.withUnsafeMutableBytes { input.read(into: $0.baseAddress!, maximum: $0.count) }

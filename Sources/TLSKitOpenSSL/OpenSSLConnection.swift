@@ -179,8 +179,9 @@ final class OpenSSLConnection: TLSConnection {
         if SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 { return .closed }
         ERR_clear_error()
         var count = 0
-        if SSL_read_ex(ssl, base, buffer.count, &count) == 1 { return .bytes(count) }
-        let error = SSL_get_error(ssl, 0)
+        let status = SSL_read_ex(ssl, base, buffer.count, &count)
+        let error = status == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, 0)
+        if status == 1 { return .bytes(count) }
         switch error {
         case SSL_ERROR_WANT_READ: return .needsInput
         case SSL_ERROR_ZERO_RETURN: return .closed
@@ -218,6 +219,20 @@ final class OpenSSLConnection: TLSConnection {
     }
 
     var connectionInfo: TLSConnectionInfo? { info }
+
+    func updateKeys(requestingPeerUpdate: Bool) throws(TLSError) {
+        if let stickyError { throw stickyError }
+        guard handshakeDone, !closeSent, SSL_version(ssl) == TLS1_3_VERSION else {
+            throw TLSError(.invalidState, "updateKeys(requestingPeerUpdate:) needs an open TLS 1.3 connection after the handshake")
+        }
+        ERR_clear_error()
+        guard SSL_key_update(ssl, requestingPeerUpdate ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1 else {
+            throw TLSError(.internal, "SSL_key_update failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
+        }
+        if SSL_do_handshake(ssl) != 1, SSL_get_error(ssl, 0) != SSL_ERROR_WANT_READ {
+            throw fail(SSL_get_error(ssl, 0), phase: .write)
+        }
+    }
 
     func takeUnprocessedInput() -> [UInt8] {
         let count = Int(BIO_ctrl_pending(readBIO))

@@ -49,5 +49,10 @@ public enum TestBackends {
 public struct BackendPair: Sendable, CustomStringConvertible {
     public let client: BackendUnderTest
     public let server: BackendUnderTest
+    /// A client backend and a server backend.
+    public init(client: BackendUnderTest, server: BackendUnderTest) {
+        self.client = client
+        self.server = server
+    }
     public var description: String { "\(client.name) client → \(server.name) server" }
 }
