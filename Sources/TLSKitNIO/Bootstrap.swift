@@ -11,7 +11,7 @@ public import TLSKit
 ///
 /// Each connection gets its own ``TLSChannelHandler`` in front of the handlers the bootstrap's
 /// initializer adds. If the context cannot make a connection (an invalid server name, say),
-/// the channel fails with that ``TLSError`` as its first error and is closed.
+/// the channel fails with that `TLSError` as its first error and is closed.
 ///
 /// Thread-safety: a value type holding a thread-safe context; use it from any thread.
 public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>: NIOClientTLSProvider, Sendable {
@@ -19,7 +19,10 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
     public let serverName: String
     public let handshakeTimeout: TimeAmount?
 
+    /// A provider that gives every connection of the bootstrap a client-side ``TLSChannelHandler``.
+    ///
     /// - Parameters:
+    ///   - context: the client context every connection is made from.
     ///   - serverName: the name (DNS or IP address) to verify and to send as SNI.
     ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:)``; default 30 s.
     public init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) {
