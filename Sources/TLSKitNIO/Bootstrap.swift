@@ -15,8 +15,11 @@ public import TLSKit
 ///
 /// Thread-safety: a value type holding a thread-safe context; use it from any thread.
 public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>: NIOClientTLSProvider, Sendable {
+    /// The client context every connection is made from.
     public let context: any TLSClientContext
+    /// The name every connection verifies and sends as SNI.
     public let serverName: String
+    /// How long each handshake may take; `nil` waits for ever.
     public let handshakeTimeout: TimeAmount?
 
     /// A provider that gives every connection of the bootstrap a client-side ``TLSChannelHandler``.
@@ -31,6 +34,8 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
         self.handshakeTimeout = handshakeTimeout
     }
 
+    /// Called by `NIOClientTCPBootstrap.enableTLS()`: makes the bootstrap put a handler in
+    /// front of each new connection's other handlers.
     public func enableTLS(_ bootstrap: Bootstrap) -> Bootstrap {
         let context = self.context
         let serverName = self.serverName
