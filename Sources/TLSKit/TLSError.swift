@@ -39,6 +39,12 @@ public struct TLSError: Error, Hashable, Sendable, CustomStringConvertible {
     ///   - message: the cause and the fix, in one or two sentences. Defaults to a generic
     ///     text for the code.
     ///   - backendErrors: the backend's own error entries, if any.
+    ///   - verificationFailure: for ``Code/certificateVerification``: why the peer was rejected.
+    ///   - alert: the TLS alert received, or sent because of this error.
+    ///   - backend: for ``Code/unsupportedFeature``: the backend that lacks the feature.
+    ///   - feature: the configuration field or feature concerned.
+    ///   - fileID: where the error is made; leave the default.
+    ///   - line: where the error is made; leave the default.
     public init(
         _ code: Code,
         _ message: String? = nil,

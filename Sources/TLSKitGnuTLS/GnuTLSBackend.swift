@@ -7,7 +7,7 @@ import TLSKitInsecure
 ///
 /// GnuTLS chooses algorithms through *priority strings*; this backend builds one from each
 /// configuration (versions, cipher suites, groups, policy) when the context is built, and
-/// refuses, with ``TLSError/Code/unsupportedFeature``, what a priority string cannot say
+/// refuses, with `TLSError.Code.unsupportedFeature`, what a priority string cannot say
 /// exactly — see ``validate(_:)-(TLSClientConfiguration)``.
 ///
 /// ```swift
@@ -22,7 +22,7 @@ public struct GnuTLSBackend: TLSBackend {
 
     /// Creates the backend.
     ///
-    /// - Throws: ``TLSError/Code/unsupportedFeature`` when the runtime libgnutls is older
+    /// - Throws: `TLSError.Code.unsupportedFeature` when the runtime libgnutls is older
     ///   than 3.6.
     public init() throws(TLSError) {
         guard gnutls_check_version("3.6.0") != nil else {

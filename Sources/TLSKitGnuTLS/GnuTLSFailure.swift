@@ -2,7 +2,7 @@ internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 import TLSKit
 
-/// Translates GnuTLS error codes into ``TLSError`` with messages a person can act on.
+/// Translates GnuTLS error codes into `TLSError` with messages a person can act on.
 enum GnuTLSFailure {
     enum Phase { case handshake, read, write, shutdown }
 

@@ -110,7 +110,7 @@ enum GnuTLSPeerChain {
         return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
     }
 
-    /// SHA-256 of the certificate's DER SubjectPublicKeyInfo (a ``TLSPublicKeyPin``).
+    /// SHA-256 of the certificate's DER SubjectPublicKeyInfo (a `TLSPublicKeyPin`).
     static func spkiSHA256(_ der: [UInt8]) -> [UInt8]? {
         guard let cert = Certificate(der) else { return nil }
         var key: gnutls_pubkey_t?

@@ -5,7 +5,7 @@ import Musl
 #endif
 import TLSKit
 
-/// Small POSIX helpers for the socket adapters. Every failure becomes a ``TLSError`` with
+/// Small POSIX helpers for the socket adapters. Every failure becomes a `TLSError` with
 /// the system's own text.
 enum POSIX {
     #if canImport(Glibc)

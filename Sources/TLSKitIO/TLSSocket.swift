@@ -7,7 +7,7 @@ public import TLSKit
 import Synchronization
 
 /// A blocking TLS socket for any backend, built only on the public sans-I/O
-/// ``TLSConnection`` API.
+/// `TLSConnection` API.
 ///
 /// The socket is read in 64 KiB chunks (never a record at a time) into a buffer it owns,
 /// and records are written in large chunks too.
@@ -45,10 +45,14 @@ public final class TLSSocket {
     /// Wraps a connected stream socket the caller hands over (it is closed with this
     /// object). The handshake runs on the first ``handshake()``, send or receive.
     ///
-    /// - Parameter timeout: applied to every blocking read and write (`SO_RCVTIMEO` /
-    ///   `SO_SNDTIMEO`), and as **one overall deadline** to ``handshake()``,
-    ///   ``shutdown(waitForPeer:)`` and ``unwrap()``: a peer that trickles a byte at a time
-    ///   cannot stretch them beyond it. `nil` waits forever. Default 30 seconds.
+    /// - Parameters:
+    ///   - fileDescriptor: a connected stream socket; from now on this object owns it.
+    ///   - connection: the engine to drive, made by a client or server context.
+    ///   - timeout: applied to every blocking read and write (`SO_RCVTIMEO` /
+    ///     `SO_SNDTIMEO`), and as **one overall deadline** to ``handshake()``,
+    ///     ``shutdown(waitForPeer:)`` and ``unwrap()``: a peer that trickles a byte at a time
+    ///     cannot stretch them beyond it. `nil` waits forever. Default 30 seconds.
+    ///   - peerAddress: the peer's address as text, for messages. Default `nil`.
     public init(fileDescriptor: Int32, connection: any TLSConnection, timeout: Duration? = .seconds(30), peerAddress: String? = nil) {
         self.fileDescriptor = fileDescriptor
         self.connection = connection
@@ -69,13 +73,16 @@ public final class TLSSocket {
     /// runs the handshake.
     ///
     /// - Parameters:
+    ///   - host: a DNS name or an IP address literal to connect to.
+    ///   - port: the TCP port.
+    ///   - context: the client context that makes the connection.
     ///   - serverName: the name to verify; default: `host` (a DNS name or an IP literal).
     ///   - timeout: for the TCP connect and then every read and write. Default 30 s.
-    /// - Throws: ``TLSError`` (`.io`/`.timeout` for the TCP part, the handshake's error
+    ///   - beforeHandshake: a cleartext exchange on the connected socket before TLS
+    ///     starts (STARTTLS: read the greeting, send `STARTTLS`, read the go-ahead). Default
+    ///     `nil`: TLS from the first byte.
+    /// - Throws: `TLSError` (`.io`/`.timeout` for the TCP part, the handshake's error
     ///   otherwise).
-    /// - Parameter beforeHandshake: a cleartext exchange on the connected socket before TLS
-    ///   starts (STARTTLS: read the greeting, send `STARTTLS`, read the go-ahead). Default
-    ///   `nil`: TLS from the first byte.
     public static func connect(
         host: String, port: UInt16, context: any TLSClientContext, serverName: TLSServerName? = nil,
         timeout: Duration? = .seconds(30), beforeHandshake: ((Int32) throws(TLSError) -> Void)? = nil
@@ -272,7 +279,7 @@ public final class TLSSocket {
     /// Runs the handshake to completion (returns at once if it is done).
     ///
     /// - Throws: the handshake's error (after sending the alert that tells the peer why);
-    ///   ``TLSError/Code/timeout`` when the whole handshake takes longer than the socket's
+    ///   `TLSError.Code.timeout` when the whole handshake takes longer than the socket's
     ///   time-out, however the peer spaces its bytes.
     public func handshake() throws(TLSError) {
         let deadline = Deadline(timeout, "the TLS handshake")
@@ -315,8 +322,8 @@ public final class TLSSocket {
     /// Receives up to `buffer.count` plaintext bytes, blocking until at least one arrives.
     ///
     /// - Returns: the byte count, or 0 once the peer has closed cleanly (close_notify).
-    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hung up without close_notify,
-    ///   ``TLSError/Code/timeout`` when the read time-out passes.
+    /// - Throws: `TLSError.Code.raggedEOF` if the peer hung up without close_notify,
+    ///   `TLSError.Code.timeout` when the read time-out passes.
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int {
         if !connection.isHandshakeComplete { try handshake() }
         while true {
@@ -386,8 +393,8 @@ public final class TLSSocket {
     /// close_notify (discarding data in between), and returns the file descriptor — now
     /// owned by the caller — with any cleartext the peer sent after its close_notify.
     ///
-    /// - Throws: ``TLSError/Code/raggedEOF`` if the peer hangs up instead,
-    ///   ``TLSError/Code/timeout`` if its close_notify has not come within the socket's
+    /// - Throws: `TLSError.Code.raggedEOF` if the peer hangs up instead,
+    ///   `TLSError.Code.timeout` if its close_notify has not come within the socket's
     ///   time-out (counted once for the whole exchange).
     public func unwrap() throws(TLSError) -> (fileDescriptor: Int32, cleartext: [UInt8]) {
         guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
@@ -437,7 +444,7 @@ public final class TLSSocket {
     }
 
     /// Waits until the socket is ready for `events` (POLLIN/POLLOUT), or throws
-    /// ``TLSError/Code/timeout`` once the deadline has passed.
+    /// `TLSError.Code.timeout` once the deadline has passed.
     private func wait(_ events: Int32, _ deadline: Deadline?) throws(TLSError) {
         guard let deadline, let end = deadline.end else { return }
         while true {
@@ -597,7 +604,7 @@ public final class TLSListener: @unchecked Sendable {
         }
     }
 
-    /// Stops listening; a blocked ``accept()`` then throws ``TLSError/Code/closed``. The
+    /// Stops listening; a blocked ``accept()`` then throws `TLSError.Code.closed`. The
     /// descriptor is closed at once, or by the last ``accept()`` still running.
     public func close() {
         let closeNow = state.withLock { s -> Bool in

@@ -8,7 +8,7 @@ public import TLSKit
 ///
 /// Each stream does its blocking socket work on its own serial dispatch queue (never on
 /// Swift's cooperative threads), so `await`ing a read does not hold up other tasks.
-/// Cancelling a task that is waiting in ``read(maximumCount:)``, ``write(_:)`` or the
+/// Cancelling a task that is waiting in ``read(maximumCount:)``, ``write(_:)-([UInt8])`` or the
 /// handshake closes the connection and releases its file descriptor; the call throws
 /// `CancellationError`.
 ///

@@ -11,15 +11,21 @@ public import TLSKit
 ///
 /// Each connection gets its own ``TLSChannelHandler`` in front of the handlers the bootstrap's
 /// initializer adds. If the context cannot make a connection (an invalid server name, say),
-/// the channel fails with that ``TLSError`` as its first error and is closed.
+/// the channel fails with that `TLSError` as its first error and is closed.
 ///
 /// Thread-safety: a value type holding a thread-safe context; use it from any thread.
 public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>: NIOClientTLSProvider, Sendable {
+    /// The client context every connection is made from.
     public let context: any TLSClientContext
+    /// The name every connection verifies and sends as SNI.
     public let serverName: String
+    /// How long each handshake may take; `nil` waits for ever.
     public let handshakeTimeout: TimeAmount?
 
+    /// A provider that gives every connection of the bootstrap a client-side ``TLSChannelHandler``.
+    ///
     /// - Parameters:
+    ///   - context: the client context every connection is made from.
     ///   - serverName: the name (DNS or IP address) to verify and to send as SNI.
     ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:)``; default 30 s.
     public init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) {
@@ -28,6 +34,8 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
         self.handshakeTimeout = handshakeTimeout
     }
 
+    /// Called by `NIOClientTCPBootstrap.enableTLS()`: makes the bootstrap put a handler in
+    /// front of each new connection's other handlers.
     public func enableTLS(_ bootstrap: Bootstrap) -> Bootstrap {
         let context = self.context
         let serverName = self.serverName

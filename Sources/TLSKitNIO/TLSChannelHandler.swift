@@ -2,7 +2,7 @@ public import NIOCore
 import NIOTLS
 public import TLSKit
 
-/// A SwiftNIO channel handler that drives any backend's sans-I/O ``TLSConnection``:
+/// A SwiftNIO channel handler that drives any backend's sans-I/O `TLSConnection`:
 /// ciphertext `ByteBuffer`s from the network in, plaintext `ByteBuffer`s up the pipeline,
 /// and the reverse for writes.
 ///
@@ -14,7 +14,7 @@ public import TLSKit
 /// - Half-closure: `close(mode: .output)` sends close_notify and closes the TCP output while
 ///   reads go on, until the peer's own close_notify arrives (as `ChannelEvent.inputClosed`).
 ///   A peer's close_notify received first is answered at once and fired as `inputClosed`;
-///   writes after it fail with ``TLSError/Code/closed``.
+///   writes after it fail with `TLSError.Code.closed`.
 /// - STARTTLS reversal: ``stopTLS(promise:)`` exchanges close_notify alerts, then removes the
 ///   handler so the channel carries cleartext again; cleartext the peer sent right after its
 ///   close_notify is passed on up the pipeline, not lost.
@@ -57,8 +57,10 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// A handler for one connection (make it with a context's `makeConnection`).
     ///
-    /// - Parameter handshakeTimeout: how long the handshake may take, counted from the channel
-    ///   becoming active; `nil` waits for ever. Default 30 seconds (as TLSKitIO's `TLSSocket`).
+    /// - Parameters:
+    ///   - connection: the sans-I/O engine this handler drives; it must not have been used yet.
+    ///   - handshakeTimeout: how long the handshake may take, counted from the channel
+    ///     becoming active; `nil` waits for ever. Default 30 seconds (as TLSKitIO's `TLSSocket`).
     public init(connection: any TLSConnection, handshakeTimeout: TimeAmount? = .seconds(30)) {
         self.connection = connection
         self.handshakeTimeout = handshakeTimeout
@@ -66,14 +68,20 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// A client-side handler verifying `serverName` (a DNS name or an IP address).
     ///
-    /// - Parameter handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    /// - Parameters:
+    ///   - context: the client context that makes the connection.
+    ///   - serverName: the name to verify, and to send as SNI when it is a DNS name.
+    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    /// - Throws: `TLSError` when `serverName` is neither a DNS name nor an IP address.
     public convenience init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
         self.init(connection: try context.makeConnection(serverName: try TLSServerName(serverName)), handshakeTimeout: handshakeTimeout)
     }
 
     /// A server-side handler.
     ///
-    /// - Parameter handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    /// - Parameters:
+    ///   - context: the server context that makes the connection.
+    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
     public convenience init(context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
         self.init(connection: try context.makeConnection(), handshakeTimeout: handshakeTimeout)
     }
@@ -114,8 +122,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// after is passed up the pipeline before `promise` succeeds. If the peer already sent
     /// close_notify (an `inputClosed` event), the handler is removed at once.
     ///
-    /// Fails the promise with ``TLSError/Code/invalidState`` before the handshake has completed
-    /// or after close, and with ``TLSError/Code/raggedEOF`` if the peer hangs up instead of
+    /// Fails the promise with `TLSError.Code.invalidState` before the handshake has completed
+    /// or after close, and with `TLSError.Code.raggedEOF` if the peer hangs up instead of
     /// answering. Thread-safety: call it on the channel's event loop.
     public func stopTLS(promise: EventLoopPromise<Void>?) {
         guard let context = storedContext else {

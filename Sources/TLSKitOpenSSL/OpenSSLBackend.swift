@@ -35,8 +35,8 @@ public struct OpenSSLBackend: TLSBackend {
     ///     (`?tpm2.signature` with the tpm2 provider). Default `nil`: no query.
     ///   - engines: ENGINEs for keys by identifier — only `.pkcs11()` is used, for
     ///     `pkcs11:` URIs. Default: none; TLSKit never chooses an engine by itself.
-    /// - Throws: ``TLSError/Code/unsupportedFeature`` when the runtime libssl is older than
-    ///   3.0; ``TLSError/Code/configuration`` when a provider or engine cannot be loaded (the
+    /// - Throws: `TLSError.Code.unsupportedFeature` when the runtime libssl is older than
+    ///   3.0; `TLSError.Code.configuration` when a provider or engine cannot be loaded (the
     ///   message names it and how to install or reach it).
     public init(
         providers: [OpenSSLProvider] = [.default], propertyQuery: String? = nil, engines: [OpenSSLEngine] = []
@@ -132,7 +132,7 @@ public struct OpenSSLBackend: TLSBackend {
     }
 }
 
-/// Backend options understood by ``OpenSSLBackend`` (see ``TLSBackendOptions``).
+/// Backend options understood by ``OpenSSLBackend`` (see `TLSBackendOptions`).
 public enum OpenSSLOptions {
     /// OpenSSL's security level (0 to 5) for the context, overriding the one implied by
     /// the security policy (`SSL_CTX_set_security_level`).

@@ -38,7 +38,7 @@ enum OpenSSLErrorStack {
     }
 }
 
-/// Translates a failed libssl call into a ``TLSError`` with a message a person can act on.
+/// Translates a failed libssl call into a `TLSError` with a message a person can act on.
 struct OpenSSLFailure {
     enum Phase { case handshake, read, write, shutdown }
 

@@ -8,7 +8,7 @@ import TLSKit
 /// What the OpenSSL backend reads off a peer's certificates: key pins, validity periods,
 /// stacks as DER, and the authentication record sealed into session tickets.
 enum OpenSSLPeerChain {
-    /// SHA-256 of the certificate's DER SubjectPublicKeyInfo (a ``TLSPublicKeyPin``).
+    /// SHA-256 of the certificate's DER SubjectPublicKeyInfo (a `TLSPublicKeyPin`).
     static func spkiSHA256(_ x509: OpaquePointer) throws(TLSError) -> [UInt8] {
         guard let key = X509_get_X509_PUBKEY(x509) else { throw TLSError(.internal, "the certificate has no public key") }
         var spki: UnsafeMutablePointer<UInt8>?

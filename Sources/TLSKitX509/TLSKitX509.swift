@@ -35,7 +35,7 @@ extension TLSVerificationFailure {
     public var leafNotBefore: Date? { leafCertificate?.notValidBefore }
 
     /// The issuer of the last certificate the peer presented (the one whose issuer could
-    /// not be found, for ``Reason/unknownIssuer``).
+    /// not be found, for `Reason.unknownIssuer`).
     public var unresolvedIssuer: String? {
         peerCertificates.last.flatMap { try? Certificate(derEncoded: $0) }.map { "\($0.issuer)" }
     }

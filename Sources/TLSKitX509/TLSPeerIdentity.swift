@@ -22,7 +22,7 @@ extension TLSVerificationPolicy {
 }
 
 extension TLSPeerIdentityPattern {
-    /// Whether `certificate` matches this pattern (see ``TLSPeerIdentityPattern``).
+    /// Whether `certificate` matches this pattern (see `TLSPeerIdentityPattern`).
     public func matches(_ certificate: Certificate) -> Bool {
         let sans = Array((try? certificate.extensions.subjectAlternativeNames) ?? SubjectAlternativeNames([]))
         switch kind {

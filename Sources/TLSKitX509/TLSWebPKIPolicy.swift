@@ -32,7 +32,7 @@ extension TLSVerificationPolicy {
     }
 }
 
-/// The Web PKI profile, as a peer-verification hook (see ``TLSContextHooks/webPKI(verificationTime:logger:)``).
+/// The Web PKI profile, as a peer-verification hook (see ``TLSKit/TLSContextHooks/webPKI(verificationTime:logger:)``).
 ///
 /// The profile builds its own path: from the leaf the peer presented, through the
 /// certificates it presented (and any the backend added), to the trust anchor the backend
@@ -61,7 +61,9 @@ extension TLSVerificationPolicy {
 public enum TLSWebPKI {
     /// Checks `request`'s chain against the profile; the verdict for the hook. Rejection
     /// texts start with "Web PKI profile: " and name the rule.
-    /// - Parameter time: the time to verify at; `nil`: now.
+    /// - Parameters:
+    ///   - request: what the backend verified, as a policy sees it.
+    ///   - time: the time to verify at; `nil`: now.
     public static func evaluate(_ request: TLSPeerVerificationRequest, at time: Date?) -> TLSPeerVerificationDecision {
         guard let anchorDER = request.verifiedChain.last, request.backendVerification == .verified else {
             return .reject(
