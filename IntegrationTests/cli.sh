@@ -688,6 +688,112 @@ for B in $BACKENDS; do
     stop_serve
 done
 
+# --- bounded memory: a client that writes 400 MiB and never reads (issue 10) ---------------------
+# Echo (NIO) stops reading while its output is over the high-water mark; the SMTP sink holds one
+# line and counts message bytes. The client stops once a send has blocked for 2 s (or all is sent,
+# or 60 s have passed),
+# then keeps the connection open while the server's VmRSS is read.
+cat > "$WORK/flood.py" <<'PY'
+import socket, ssl, sys, time
+port, cafile, mode, mib = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=cafile)
+raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+def reply():
+    while True:
+        line = b""
+        while not line.endswith(b"\n"):
+            b = raw.recv(1)
+            if not b: sys.exit("closed during SMTP")
+            line += b
+        if line[3:4] != b"-": return line
+if mode in ("smtp", "longline"):
+    reply(); raw.sendall(b"EHLO flood\r\n"); reply(); raw.sendall(b"STARTTLS\r\n"); reply()
+tls = ctx.wrap_socket(raw, server_hostname="localhost")
+tls.settimeout(2)
+if mode == "smtp":
+    tls.sendall(b"EHLO flood\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    chunk = (b"x" * 998 + b"\r\n") * 64
+elif mode == "longline":
+    tls.sendall(b"EHLO flood\r\n")
+    chunk = b"x" * 65536
+else:
+    chunk = b"x" * 65536
+sent, stalled, start = 0, False, time.monotonic()
+try:
+    while sent < mib * 1048576 and time.monotonic() - start < 60:
+        tls.sendall(chunk)
+        sent += len(chunk)
+except (socket.timeout, TimeoutError):
+    stalled = True
+except OSError as e:
+    print("closed by server after %d: %s" % (sent, e), flush=True)
+    sys.exit(0)
+print("sent %d %s" % (sent, "stalled" if stalled else "done"), flush=True)
+time.sleep(120)
+PY
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+for B in $BACKENDS; do
+    for mode in echo smtp longline; do
+        if [ $mode = echo ]; then start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --mode echo
+        else start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --starttls smtp; fi || { fail "[$B] serve for the $mode flood starts"; continue; }
+        before=$(rss_kib "$SERVE_PID")
+        python3 "$WORK/flood.py" "$PORT" "$WORK/ecdsa-ca.pem" "$mode" 400 > "$WORK/flood.out" 2>&1 &
+        FLOOD=$!; PIDS+=($FLOOD)
+        for _ in $(seq 1 1500); do grep -q "^sent \|^closed" "$WORK/flood.out" && break; kill -0 $FLOOD 2>/dev/null || break; sleep 0.1; done
+        after=$(rss_kib "$SERVE_PID")
+        kill $FLOOD 2>/dev/null; wait $FLOOD 2>/dev/null
+        growth=$(( (${after:-0} - ${before:-0}) / 1024 ))
+        result="$(head -1 "$WORK/flood.out"); server RSS ${before:-?} → ${after:-?} KiB (+$growth MiB)"
+        echo "    [$B] $mode flood: $result"
+        if [ -n "$before" ] && [ -n "$after" ] && [ $growth -lt 64 ] && grep -q "^sent \|^closed" "$WORK/flood.out"; then
+            ok "[$B] serve ($mode): a client sending 400 MiB without reading grows the server by under 64 MiB"
+        else fail "[$B] serve ($mode): a client sending 400 MiB without reading grows the server by under 64 MiB" "$result" "$(tail -2 "$WORK/serve.err")"; fi
+        stop_serve
+    done
+done
+
+# --- --max-connections refuses extras at once and goes on serving; --idle-timeout closes idle ones ---
+cat > "$WORK/limits.py" <<'PY'
+import socket, ssl, sys, time
+port, cafile, what = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+def tls():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="localhost")
+    s.sendall(b"hi"); assert s.recv(2) == b"hi"
+    return s
+if what == "max":
+    held = [tls(), tls()]
+    extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+    started = time.monotonic()
+    try:
+        refused = extra.recv(1) == b""
+    except ConnectionResetError:
+        refused = True
+    print("extra refused" if refused and time.monotonic() - started < 2 else "extra NOT refused")
+    held.pop().close(); time.sleep(0.3)
+    tls(); print("served after a slot freed")
+else:
+    s = tls(); started = time.monotonic()
+    try:
+        end = s.recv(1) == b""
+    except (ssl.SSLError, OSError):
+        end = False
+    print("closed cleanly after %.1f s" % (time.monotonic() - started) if end else "not closed cleanly")
+PY
+for B in $BACKENDS; do
+    start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --max-connections 2 || { fail "[$B] serve --max-connections starts"; continue; }
+    out=$(timeout 20 python3 "$WORK/limits.py" "$PORT" "$WORK/ecdsa-ca.pem" max 2>&1)
+    if echo "$out" | grep -q "^extra refused" && echo "$out" | grep -q "^served after" && grep -q "max-connections 2 reached" "$WORK/serve.err"; then
+        ok "[$B] serve --max-connections 2: the third connection is closed at once with one log line, and serving goes on"
+    else fail "[$B] serve --max-connections 2 refuses the third connection cleanly" "$out" "$(tail -2 "$WORK/serve.err")"; fi
+    stop_serve
+    start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --idle-timeout 1 || { fail "[$B] serve --idle-timeout starts"; continue; }
+    out=$(timeout 20 python3 "$WORK/limits.py" "$PORT" "$WORK/ecdsa-ca.pem" idle 2>&1)
+    if echo "$out" | grep -q "^closed cleanly after [12]\."; then ok "[$B] serve --idle-timeout 1 closes an idle connection with close_notify: $out"
+    else fail "[$B] serve --idle-timeout 1 closes an idle connection with close_notify" "$out"; fi
+    stop_serve
+done
+
 echo
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
