@@ -796,6 +796,52 @@ for B in $BACKENDS; do
     stop_serve
 done
 
+# --- 10,000 idle TLS connections held, the 10,001st refused, serving goes on (issue 10) -----------
+# Needs 10,100 descriptors on each side (ulimit -n); the figures are printed for the record.
+cat > "$WORK/hold.py" <<'PY'
+import resource, socket, ssl, sys, time
+port, cafile, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+ctx = ssl.create_default_context(cafile=cafile)
+def tls():
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+held, started = [], time.monotonic()
+for i in range(count):
+    held.append(tls())
+print("held %d in %.1f s" % (len(held), time.monotonic() - started), flush=True)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+try:
+    refused = extra.recv(1) == b""
+except ConnectionResetError:
+    refused = True
+print("extra refused" if refused else "extra NOT refused", flush=True)
+held.pop().close(); time.sleep(0.5)
+s = tls(); s.sendall(b"ping"); print("served after a slot freed" if s.recv(4) == b"ping" else "NOT served", flush=True)
+sys.stdin.readline()  # hold everything until the test has measured
+PY
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 10100 ]; then
+    ulimit -n "$(ulimit -Hn)"
+    for B in $BACKENDS; do
+        start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --max-connections 10000 || { fail "[$B] serve for 10,000 connections starts"; continue; }
+        before=$(rss_kib "$SERVE_PID"); fds_before=$(ls "/proc/$SERVE_PID/fd" | wc -l)
+        mkfifo "$WORK/hold.in"
+        timeout 300 python3 "$WORK/hold.py" "$PORT" "$WORK/ecdsa-ca.pem" 10000 < "$WORK/hold.in" > "$WORK/hold.out" 2>&1 &
+        HOLD=$!; PIDS+=($HOLD); exec 7> "$WORK/hold.in"
+        for _ in $(seq 1 2400); do grep -q "^served\|^NOT\|Error" "$WORK/hold.out" && break; kill -0 $HOLD 2>/dev/null || break; sleep 0.1; done
+        after=$(rss_kib "$SERVE_PID"); fds=$(ls "/proc/$SERVE_PID/fd" | wc -l)
+        exec 7>&-; wait $HOLD 2>/dev/null; rm -f "$WORK/hold.in"
+        summary="$(tr '\n' ';' < "$WORK/hold.out") server descriptors $fds_before → $fds, RSS ${before:-?} → ${after:-?} KiB"
+        echo "    [$B] $summary"
+        if grep -q "^held 10000" "$WORK/hold.out" && grep -q "^extra refused" "$WORK/hold.out" && grep -q "^served after" "$WORK/hold.out" \
+            && [ "$fds" -ge 10000 ] && grep -q "max-connections 10000 reached" "$WORK/serve.err"; then
+            ok "[$B] serve holds 10,000 idle TLS connections, refuses the 10,001st cleanly and goes on serving"
+        else fail "[$B] serve holds 10,000 idle TLS connections and refuses the 10,001st" "$summary" "$(tail -2 "$WORK/serve.err")"; fi
+        stop_serve
+    done
+else
+    fail "10,000 idle connections: ulimit -Hn is $(ulimit -Hn), needs 10,100"
+fi
+
 echo
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
