@@ -654,7 +654,10 @@ struct ByteQueue {
         if start == storage.count {
             storage.removeAll(keepingCapacity: storage.capacity <= 32_768)
             start = 0
-        } else if start > 65_536 {
+        } else if start > 65_536 && start >= storage.count - start {
+            // Compact only once the consumed front is at least as large as what is left, so
+            // each byte is moved a bounded number of times (amortised linear). Compacting at a
+            // fixed offset moved the whole remaining queue every 64 KiB: quadratic in its size.
             storage.removeFirst(start)
             start = 0
         }

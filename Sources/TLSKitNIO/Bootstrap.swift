@@ -27,7 +27,7 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
     /// - Parameters:
     ///   - context: the client context every connection is made from.
     ///   - serverName: the name (DNS or IP address) to verify and to send as SNI.
-    ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:)``; default 30 s.
+    ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:bufferLimit:idleTimeout:)``; default 30 s.
     public init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) {
         self.context = context
         self.serverName = serverName

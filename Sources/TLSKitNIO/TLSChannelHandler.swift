@@ -24,6 +24,17 @@ public import TLSKit
 /// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
 ///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
 ///   connects and stays silent cannot hold a connection open for ever.
+/// - Bounded memory: a connection holds at most ``bufferLimit`` bytes (default 64 KiB, like
+///   rustls' buffer limit) of its own: writes made before the handshake completes (a write
+///   over the limit fails with ``TLSError/Code/invalidState``; the connection goes on), and
+///   input that arrives after the peer's close_notify (over the limit, the connection fails).
+///   Output the peer is not reading is bounded by the channel's writability: while the
+///   outbound buffer is over its high-water mark (`ChannelOptions.writeBufferWaterMark`,
+///   NIO's default 64 KiB) the handler stops reading, and resumes once the channel is
+///   writable again — so a peer that writes but never reads cannot grow an echoing server.
+/// - Idle time-out: with ``idleTimeout`` set, an established connection that sees no input and
+///   no writes for that long is closed (close_notify, then `errorCaught(TLSError(.timeout))`).
+///   Off by default; `tlskit serve` turns it on.
 ///
 /// Thread-safety: like every channel handler, used on its channel's event loop only.
 public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -54,6 +65,29 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private var handshakeTimer: Scheduled<Void>?
     private var storedContext: ChannelHandlerContext?
     private var unwrapPromise: EventLoopPromise<Void>?
+    /// Bytes held in `buffered`.
+    private var bufferedByteCount = 0
+    /// Ciphertext received after the peer's close_notify.
+    private var inputAfterCloseNotify = 0
+    /// A `read()` held back while the channel was not writable.
+    private var readHeld = false
+    private var idleTimer: Scheduled<Void>?
+    private var lastActivity = NIODeadline.now()
+
+    /// The default ``bufferLimit``: 64 KiB.
+    public static let defaultBufferLimit = 65_536
+
+    /// The most bytes this handler buffers for its connection: plaintext written before the
+    /// handshake completes, and ciphertext arriving after the peer's close_notify (kept for
+    /// ``stopTLS(promise:)``). Default ``defaultBufferLimit`` (64 KiB). Output the peer does
+    /// not read is bounded by the channel's write-buffer water mark instead (see the type's
+    /// documentation). Set it on the channel's event loop.
+    public var bufferLimit: Int
+
+    /// How long an established connection may see neither input nor writes before it is
+    /// closed with close_notify and `errorCaught(TLSError(.timeout))`; `nil` (the default)
+    /// never. Counted from the handshake's completion; set it before then, on the event loop.
+    public var idleTimeout: TimeAmount?
 
     /// A handler for one connection (make it with a context's `makeConnection`).
     ///
@@ -61,9 +95,16 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     ///   - connection: the sans-I/O engine this handler drives; it must not have been used yet.
     ///   - handshakeTimeout: how long the handshake may take, counted from the channel
     ///     becoming active; `nil` waits for ever. Default 30 seconds (as TLSKitIO's `TLSSocket`).
-    public init(connection: any TLSConnection, handshakeTimeout: TimeAmount? = .seconds(30)) {
+    ///   - bufferLimit: see ``bufferLimit``; default 64 KiB.
+    ///   - idleTimeout: see ``idleTimeout``; default `nil` (none).
+    public init(
+        connection: any TLSConnection, handshakeTimeout: TimeAmount? = .seconds(30),
+        bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
+    ) {
         self.connection = connection
         self.handshakeTimeout = handshakeTimeout
+        self.bufferLimit = bufferLimit
+        self.idleTimeout = idleTimeout
     }
 
     /// A client-side handler verifying `serverName` (a DNS name or an IP address).
@@ -71,7 +112,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// - Parameters:
     ///   - context: the client context that makes the connection.
     ///   - serverName: the name to verify, and to send as SNI when it is a DNS name.
-    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:bufferLimit:idleTimeout:)``; default 30 s.
     /// - Throws: `TLSError` when `serverName` is neither a DNS name nor an IP address.
     public convenience init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
         self.init(connection: try context.makeConnection(serverName: try TLSServerName(serverName)), handshakeTimeout: handshakeTimeout)
@@ -81,7 +122,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     ///
     /// - Parameters:
     ///   - context: the server context that makes the connection.
-    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:)``; default 30 s.
+    ///   - handshakeTimeout: see ``init(connection:handshakeTimeout:bufferLimit:idleTimeout:)``; default 30 s.
     public convenience init(context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30)) throws {
         self.init(connection: try context.makeConnection(), handshakeTimeout: handshakeTimeout)
     }
@@ -100,6 +141,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         cancelHandshakeTimer()
+        cancelIdleTimer()
         storedContext = nil
     }
 
@@ -158,6 +200,18 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             return
         }
         let bytes = unwrapInboundIn(data)
+        lastActivity = .now()
+        if state == .closing {
+            // After the peer's close_notify only cleartext for stopTLS may follow; keep a bounded amount.
+            inputAfterCloseNotify += bytes.readableBytes
+            guard inputAfterCloseNotify <= bufferLimit else {
+                fail(context: context, TLSError(
+                    .protocolViolation,
+                    "the peer sent more than \(bufferLimit) bytes after its close_notify (the handler's bufferLimit); "
+                        + "nothing may follow close_notify but cleartext for stopTLS — raise bufferLimit if the protocol sends more before stopTLS runs"))
+                return
+            }
+        }
         do {
             try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.receive(raw) }
         } catch {
@@ -184,17 +238,49 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         state = .closed
         cancelHandshakeTimer()
+        cancelIdleTimer()
         for (_, promise) in buffered { promise?.fail(TLSError(.closed, "the channel closed before the handshake completed")) }
         buffered.removeAll()
+        bufferedByteCount = 0
         context.fireChannelInactive()
+    }
+
+    /// Resumes a read held back while the outbound side was over its high-water mark.
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, readHeld {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     // MARK: Outbound
 
+    /// Backpressure: while the channel is not writable (the peer is not reading what we send),
+    /// no more input is read, so an echoing or answering application cannot be made to buffer
+    /// without bound. The read goes through once the channel is writable again.
+    public func read(context: ChannelHandlerContext) {
+        if state != .unwrapped, !context.channel.isWritable {
+            readHeld = true
+            return
+        }
+        context.read()
+    }
+
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let bytes = unwrapOutboundIn(data)
+        lastActivity = .now()
         switch state {
         case .handshaking:
+            guard bufferedByteCount + bytes.readableBytes <= bufferLimit else {
+                promise?.fail(TLSError(
+                    .invalidState,
+                    "a write of \(bytes.readableBytes) bytes before the TLS handshake completed would buffer "
+                        + "\(bufferedByteCount + bytes.readableBytes) bytes, over the handler's bufferLimit of \(bufferLimit); "
+                        + "write after the handshakeCompleted event, or raise TLSChannelHandler.bufferLimit"))
+                return
+            }
+            bufferedByteCount += bytes.readableBytes
             buffered.append((bytes, promise))
         case .active:
             do {
@@ -256,10 +342,12 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 context.flush()
                 cancelHandshakeTimer()
                 state = .active
+                startIdleTimer(context: context)
                 let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
                 context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
                 let pending = buffered
                 buffered.removeAll()
+                bufferedByteCount = 0
                 for (bytes, promise) in pending { write(context: context, data: wrapOutboundOut(bytes), promise: promise) }
                 if !pending.isEmpty { context.flush() }
                 readPlaintext(context: context)  // records that came with the last flight
@@ -356,6 +444,41 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         handshakeTimer = nil
     }
 
+    /// Arms the idle timer for `lastActivity + idleTimeout`; when it fires early (there was
+    /// activity meanwhile) it re-arms itself, so activity costs no timer operations.
+    private func startIdleTimer(context: ChannelHandlerContext) {
+        guard let timeout = idleTimeout else { return }
+        lastActivity = .now()
+        scheduleIdleCheck(context: context, timeout: timeout)
+    }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext, timeout: TimeAmount) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(deadline: lastActivity + timeout) {
+            let (handler, context) = bound.value
+            handler.idleTimer = nil
+            guard handler.state == .active || handler.state == .outputClosed else { return }
+            if NIODeadline.now() < handler.lastActivity + timeout {
+                handler.scheduleIdleCheck(context: context, timeout: timeout)
+                return
+            }
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            let error = TLSError(
+                .timeout,
+                "the connection was idle (no input, no writes) for \(seconds) s after the handshake and was closed; "
+                    + "raise or clear TLSChannelHandler.idleTimeout if long silences are expected")
+            if handler.state == .active { handler.sendCloseNotify(context: context) }
+            handler.state = .closed
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+        }
+    }
+
+    private func cancelIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
     /// Queues our close_notify and pushes it out. A shutdown error is not reported here: the
     /// connection is ending either way, and a failed send shows up as the channel's own error.
     private func sendCloseNotify(context: ChannelHandlerContext) {
@@ -380,6 +503,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
         cancelHandshakeTimer()
+        cancelIdleTimer()
         state = .closed
         // Written and flushed before the error travels up the pipeline, so a handler that
         // closes the channel in errorCaught still closes after the alert.
@@ -394,6 +518,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         unwrapPromise = nil
         for (_, promise) in buffered { promise?.fail(error) }
         buffered.removeAll()
+        bufferedByteCount = 0
         context.fireErrorCaught(error)
         guard let written else {
             context.close(promise: nil)

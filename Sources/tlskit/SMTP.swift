@@ -83,31 +83,57 @@ enum SMTP {
 
     // MARK: inside TLS
 
-    /// A minimal mail sink: EHLO, MAIL, RCPT, DATA … ".", QUIT. Returns the messages.
-    static func serve(_ socket: TLSSocket) throws(TLSError) -> [String] {
+    /// The longest line the mail sink takes, CRLF included (RFC 5321 allows 1,000 for text
+    /// lines, 512 for commands; this is generous). A longer line ends the session with 500.
+    static let maximumLineLength = 4_096
+    /// The largest message accepted, as advertised in EHLO's SIZE; a larger one is read to its
+    /// end, discarded and refused with 552.
+    static let maximumMessageSize = 1_000_000
+
+    /// A minimal mail sink: EHLO, MAIL, RCPT, DATA … ".", QUIT. Returns how many messages it took.
+    /// Memory is bounded: one line (``maximumLineLength``) and one message
+    /// (``maximumMessageSize``) at a time; and it replies with blocking sends, so a client that
+    /// sends without reading is held by TCP once the replies fill the buffers.
+    static func serve(_ socket: TLSSocket) throws(TLSError) -> Int {
         var buffer: [UInt8] = []
+        var start = 0    // where the next line begins; the front is dropped when the buffer refills
+        var scanned = 0  // bytes of `buffer` already searched for LF
         func line() throws(TLSError) -> String? {
             while true {
-                if let end = buffer.firstIndex(of: 0x0A) {
-                    let text = String(decoding: buffer[..<end].filter { $0 != 0x0D }, as: UTF8.self)
-                    buffer.removeFirst(end + 1)
+                if let end = buffer[scanned...].firstIndex(of: 0x0A) {
+                    let text = String(decoding: buffer[start..<end].filter { $0 != 0x0D }, as: UTF8.self)
+                    start = end + 1
+                    scanned = start
                     return text
+                }
+                buffer.removeFirst(start)
+                start = 0
+                scanned = buffer.count
+                guard buffer.count < maximumLineLength else {
+                    try? socket.send("500 Line too long (over \(maximumLineLength) bytes)\r\n")
+                    try? socket.shutdown(waitForPeer: false)
+                    throw TLSError(.protocolViolation, "the client sent a line over \(maximumLineLength) bytes; the SMTP session was ended")
                 }
                 guard let chunk = try socket.receive() else { return nil }
                 buffer += chunk
             }
         }
-        var messages: [String] = []
+        var messages = 0
         while let command = try line() {
             switch command.uppercased().split(separator: " ").first.map(String.init) ?? "" {
-            case "EHLO": try socket.send("250-tlskit\r\n250 SIZE 1000000\r\n")
+            case "EHLO": try socket.send("250-tlskit\r\n250 SIZE \(maximumMessageSize)\r\n")
             case "HELO", "MAIL", "RCPT", "NOOP", "RSET": try socket.send("250 OK\r\n")
             case "DATA":
                 try socket.send("354 End data with <CR><LF>.<CR><LF>\r\n")
-                var body: [String] = []
-                while let text = try line(), text != "." { body.append(text) }
-                messages.append(body.joined(separator: "\n"))
-                try socket.send("250 OK: queued\r\n")
+                // The body is only counted (the sink keeps no mail), so its size is all that is held.
+                var size = 0
+                while let text = try line(), text != "." { size += text.utf8.count + 2 }
+                if size > maximumMessageSize {
+                    try socket.send("552 Message exceeds fixed maximum message size (\(maximumMessageSize) bytes)\r\n")
+                } else {
+                    messages += 1
+                    try socket.send("250 OK: queued\r\n")
+                }
             case "QUIT":
                 try socket.send("221 Bye\r\n")
                 try socket.shutdown(waitForPeer: false)

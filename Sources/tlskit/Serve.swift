@@ -35,7 +35,22 @@ struct Serve: ParsableCommand {
     var keylog: String?
     @Option(help: "Start in cleartext and upgrade with STARTTLS: smtp (a minimal SMTP server; --mode is then ignored).")
     var starttls: StartTLS?
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Most connections served at once; more are closed at once, with one log line each.")
+    var maxConnections: Int = 10_000
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Close a connection idle (no input, no output) for SECONDS after its handshake; 0: never. The STARTTLS (thread) path applies it to each read and write.")
+    var idleTimeout: Double = 300
     @OptionGroup var backendOptions: BackendOptions
+
+    /// What one `serve` holds at most: connections, and how long an idle one stays.
+    struct Limits {
+        var maxConnections: Int
+        /// Seconds; `nil`: never.
+        var idleTimeout: Double?
+    }
 
     func run() throws {
         let listener: TLSListener
@@ -54,13 +69,15 @@ struct Serve: ParsableCommand {
                 hooks.addVerificationPolicy(.allowPeers(try allowClient.map { try TLSPeerIdentityPattern($0) }))
             }
             try KeyLogFile.attach(keylog, to: &hooks)
+            guard maxConnections > 0 else { throw CLIError.usage("--max-connections must be at least 1") }
+            guard idleTimeout >= 0, idleTimeout.isFinite else { throw CLIError.usage("--idle-timeout must be 0 (never) or a number of seconds") }
             context = try backend.makeServerContext(config, hooks: hooks)
             signal(SIGINT) { _ in _exit(0) }
             signal(SIGTERM) { _ in _exit(0) }
             signal(SIGPIPE, SIG_IGN)
             if starttls == nil {
                 // Many connections at once: SwiftNIO with TLSKitNIO.
-                try ServeNIO.run(host: host, port: Int(port), context: context, mode: mode)
+                try ServeNIO.run(host: host, port: Int(port), context: context, mode: mode, limits: limits)
             }
             listener = try TLSListener(host: host, port: port, context: context)
             listener.timeout = .seconds(30)
@@ -70,23 +87,57 @@ struct Serve: ParsableCommand {
         let shown = listener.host.contains(":") ? "[\(listener.host)]" : listener.host
         printFlushed("listening on \(shown):\(listener.port)")
 
+        let open = ConnectionCount()
+        var backoff = 0.0
         while true {
             let socket: TLSSocket
-            do { socket = try listener.accept() } catch {
-                FileHandle.standardError.write(Data("tlskit: accept failed: \(error)\n".utf8))
+            do {
+                socket = try listener.accept()
+                backoff = 0
+            } catch {
+                // Out of descriptors (EMFILE, ENFILE) or another accept failure: wait, doubling up
+                // to 1 s, instead of spinning on a listener that stays readable. One line per step.
+                backoff = min(max(backoff * 2, 0.01), 1)
+                FileHandle.standardError.write(Data("tlskit: accept failed: \(error.message); retrying in \(backoff) s\n".utf8))
+                Thread.sleep(forTimeInterval: backoff)
                 continue
             }
+            guard open.admit(maximum: maxConnections) else {
+                FileHandle.standardError.write(Data(
+                    "tlskit: refused connection from \(socket.peerAddress ?? "?"): --max-connections \(maxConnections) reached\n".utf8))
+                socket.close()
+                continue
+            }
+            let idle: Duration? = idleTimeout > 0 ? .milliseconds(Int64(idleTimeout * 1000)) : nil
             let box = Handoff(socket)
             let mode = self.mode
             let starttls = self.starttls
             Thread.detachNewThread {
+                defer { open.release() }
                 if starttls == .smtp {
-                    Serve.handleSMTP(box.value)
+                    Serve.handleSMTP(box.value, idleTimeout: idle)
                 } else {
                     Serve.handle(box.value, mode: mode)
                 }
             }
         }
+    }
+
+    var limits: Limits { Limits(maxConnections: maxConnections, idleTimeout: idleTimeout > 0 ? idleTimeout : nil) }
+
+    /// The thread-per-connection path's count of open connections.
+    final class ConnectionCount: @unchecked Sendable {
+        // @unchecked: `count` is guarded by `lock`.
+        private let lock = NSLock()
+        private var count = 0
+        func admit(maximum: Int) -> Bool {
+            lock.withLock {
+                guard count < maximum else { return false }
+                count += 1
+                return true
+            }
+        }
+        func release() { lock.withLock { count -= 1 } }
     }
 
     static func handle(_ socket: TLSSocket, mode: Mode) {
@@ -120,14 +171,15 @@ struct Serve: ParsableCommand {
     }
 
     /// SMTP with STARTTLS: cleartext greeting and EHLO, then TLS, then a minimal mail sink.
-    static func handleSMTP(_ socket: TLSSocket) {
+    static func handleSMTP(_ socket: TLSSocket, idleTimeout: Duration?) {
         defer { socket.close() }
         let peer = socket.peerAddress ?? "?"
         do {
             guard try SMTP.serverStartTLS(socket.fileDescriptor) else { return }
             try socket.handshake()
+            socket.setTimeout(idleTimeout)  // after the handshake: the idle time-out for each read and write
             let messages = try SMTP.serve(socket)
-            printFlushed("smtp from \(peer): \(messages.count) message(s) over \(socket.connectionInfo.map { "\($0.protocolVersion)" } ?? "?")")
+            printFlushed("smtp from \(peer): \(messages) message(s) over \(socket.connectionInfo.map { "\($0.protocolVersion)" } ?? "?")")
         } catch {
             FileHandle.standardError.write(Data("tlskit: connection from \(peer): \(error.code): \(error.message)\n".utf8))
         }
