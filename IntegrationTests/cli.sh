@@ -237,6 +237,22 @@ stop_s_server
 timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:1 --policy lax > /dev/null 2> "$WORK/err"
 [ $? -eq 1 ] && grep -q "policy must be system, modern or compatible" "$WORK/err" && ok "[$B] --policy names its values" \
     || fail "[$B] --policy names its values" "$(cat "$WORK/err")"
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --sni-cert "charger-17.local=$WORK/device.pem,$WORK/device.key" \
+    || fail "[$B] serve --sni-cert starts"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name charger-17.local --pin "$DEVICE_PIN" > /dev/null 2> "$WORK/err"
+by_name=$?
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" > /dev/null 2>> "$WORK/err"
+default=$?
+if [ $by_name -eq 0 ] && [ $default -eq 0 ]; then
+    ok "[$B] serve --sni-cert serves the named chain by SNI and the default chain otherwise"
+else
+    fail "[$B] serve --sni-cert" "by name: $by_name, default: $default: $(cat "$WORK/err")"
+fi
+stop_serve
+start_serve --backend $B --cert "$WORK/ecdsa.pem" --key "$WORK/ecdsa.key" --policy modern || fail "[$B] serve --policy modern starts"
+timeout 15 "$TLSKIT" connect --backend $B 127.0.0.1:$PORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" --max-version 1.2 > /dev/null 2> "$WORK/err"
+[ $? -eq 2 ] && ok "[$B] serve --policy modern refuses a TLS 1.2 client" || fail "[$B] serve --policy modern refuses TLS 1.2" "$(cat "$WORK/err")"
+stop_serve
 
 # --- verification no switch can bypass: policies with chain checks off, pinning ------------
 start_s_server -cert "$WORK/device.pem" -key "$WORK/device.key"

@@ -29,6 +29,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Comma-separated ALPN protocols, most preferred first.")
     var alpn: String?
     @OptionGroup var versions: VersionOptions
+    @OptionGroup var policyOptions: PolicyOptions
+    @Option(
+        name: .customLong("sni-cert"),
+        help: "Another chain for clients that ask for NAME by SNI (repeatable): NAME=CERT,KEY; --cert/--key stay the default.")
+    var sniCerts: [String] = []
     @Option(help: "echo or http.")
     var mode: Mode = .echo
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
@@ -63,6 +68,18 @@ struct Serve: ParsableCommand {
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }
+            try policyOptions.apply(to: &config)
+            for entry in sniCerts {
+                // NAME=CERT,KEY: the name documents the intent; the server picks the chain
+                // whose certificate is valid for the name the client sends.
+                guard let equals = entry.firstIndex(of: "="), let comma = entry.lastIndex(of: ","), equals < comma else {
+                    throw CLIError.usage("--sni-cert takes NAME=CERT,KEY, not '\(entry)'")
+                }
+                let certificate = String(entry[entry.index(after: equals)..<comma])
+                let key = String(entry[entry.index(after: comma)...])
+                config.certificateChains.append(TLSSigningChain(
+                    certificate: CLI.certificate(certificate), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+            }
             var hooks = TLSContextHooks()
             if !allowClient.isEmpty {
                 guard clientCA != nil else { throw CLIError.usage("--allow-client needs --client-ca (client certificates are only requested then)") }
