@@ -908,7 +908,8 @@ for B in $BACKENDS; do
     timeout 60 python3 "$WORK/exhaust.py" "$PORT" > "$WORK/exhaust.out" 2>&1 &
     EX=$!; PIDS+=($EX)
     for _ in $(seq 1 100); do grep -q connected "$WORK/exhaust.out" && break; sleep 0.05; done
-    sleep 1
+    # Measure only once the server has met the limit (its first accept failure is logged).
+    for _ in $(seq 1 200); do grep -q "Too many open files\|retrying" "$WORK/serve.err" && break; sleep 0.05; done
     t0=$(cpu_ticks "$SERVE_PID"); sleep 3; t1=$(cpu_ticks "$SERVE_PID")
     lines=$(grep -c "accept failed" "$WORK/serve.err")
     kill $EX 2>/dev/null; wait $EX 2>/dev/null
