@@ -26,7 +26,7 @@ public import TLSKit
 ///   connects and stays silent cannot hold a connection open for ever.
 /// - Bounded memory: a connection holds at most ``bufferLimit`` bytes (default 64 KiB, like
 ///   rustls' buffer limit) of its own: writes made before the handshake completes (a write
-///   over the limit fails with ``TLSError/Code/invalidState``; the connection goes on), and
+///   over the limit fails with `TLSError.Code.invalidState`; the connection goes on), and
 ///   input that arrives after the peer's close_notify (over the limit, the connection fails).
 ///   Output the peer is not reading is bounded by the channel's writability: while the
 ///   outbound buffer is over its high-water mark (`ChannelOptions.writeBufferWaterMark`,
