@@ -312,32 +312,10 @@ final class GnuTLSConnection: TLSConnection {
                 && (version == .tls1_3 ? entry.suite.isTLS13 : (!entry.suite.isTLS13 && entry.kxID == kx))
         }?.suite ?? TLSCipherSuite(rawValue: 0)
 
-        var alpn: TLSApplicationProtocol?
-        var selected = gnutls_datum_t()
-        if gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data {
-            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
-        }
-        var name: String?
-        if side == .client {
-            name = serverName?.description
-        } else {
-            var buffer = [UInt8](repeating: 0, count: 256)
-            var size = buffer.count
-            var type: UInt32 = 0
-            if gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS {
-                name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
-            }
-        }
         let groupName = gnutls_group_get_name(gnutls_group_get(session)).map { String(cString: $0) }
 
-        var peers: [[UInt8]] = []
         var count: UInt32 = 0
-        if let list = gnutls_certificate_get_peers(session, &count) {
-            for i in 0..<Int(count) {
-                guard let data = list[i].data else { continue }
-                peers.append(Array(UnsafeBufferPointer(start: data, count: Int(list[i].size))))
-            }
-        }
+        let peers = Self.certificates(gnutls_certificate_get_peers(session, &count), count)
         let verification: TLSPeerVerification
         if peers.isEmpty {
             verification = .noCertificate
@@ -350,8 +328,8 @@ final class GnuTLSConnection: TLSConnection {
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: suite,
-            applicationProtocol: alpn,
-            serverName: name,
+            applicationProtocol: alpn(),
+            serverName: peerName(),
             keyExchangeGroup: groupName.flatMap { GnuTLSGroups.group(named: $0) },
             resumed: gnutls_session_is_resumed(session) != 0,
             peerCertificates: peers,
@@ -404,10 +382,7 @@ final class GnuTLSConnection: TLSConnection {
                 reason: .noCertificate, backendText: "the peer sent no certificate")
             return -1
         }
-        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
-            guard let datum = list?[i], let data = datum.data else { return nil }
-            return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
-        }
+        let chain = Self.certificates(list, count)
         let verification: TLSPeerVerification
         var path: [[UInt8]] = []
         var validity: ClosedRange<Int64>?
@@ -467,10 +442,8 @@ final class GnuTLSConnection: TLSConnection {
     private func recheckResumedClient() -> TLSVerificationFailure? {
         guard state.clientAuthentication != .none else { return nil }
         var count: UInt32 = 0
-        guard let list = gnutls_certificate_get_peers(session, &count), count > 0 else { return nil }
-        let chain: [[UInt8]] = (0..<Int(count)).compactMap { i in
-            list[i].data.map { Array(UnsafeBufferPointer(start: $0, count: Int(list[i].size))) }
-        }
+        let chain = Self.certificates(gnutls_certificate_get_peers(session, &count), count)
+        guard !chain.isEmpty else { return nil }
         let pinned = state.pins != nil
         let remembered = TLSSessionAuthentication(
             authenticatedAt: state.clock.now(), peerCertificates: chain,
@@ -556,13 +529,15 @@ final class GnuTLSConnection: TLSConnection {
 
     /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.
     fileprivate func selectChain() -> Int32 {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        var size = buffer.count
-        var type: UInt32 = 0
-        guard gnutls_server_name_get(session, &buffer, &size, &type, 0) == GNUTLS_E_SUCCESS else { return 0 }
-        let name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+        guard let name = peerName() else { return 0 }
         guard let chosen = state.chains.first(where: { $0.leaf.matches(name) }) else { return 0 }
         return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(chosen.credentials.pointer))
+    }
+
+    /// A list of certificates GnuTLS lends (the peer's), copied as DER.
+    private static func certificates(_ list: UnsafePointer<gnutls_datum_t>?, _ count: UInt32) -> [[UInt8]] {
+        guard let list else { return [] }
+        return (0..<Int(count)).compactMap { i in list[i].data.map { Array(UnsafeBufferPointer(start: $0, count: Int(list[i].size))) } }
     }
 
     private static func hasDNSName(_ der: gnutls_datum_t) -> Bool {

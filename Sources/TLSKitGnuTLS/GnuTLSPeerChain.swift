@@ -88,7 +88,7 @@ enum GnuTLSPeerChain {
             if gnutls_certificate_get_issuer(credentials, current.pointer, &trusted, 0) == GNUTLS_E_SUCCESS, let trusted,
                 current.isIssued(by: trusted)
             {
-                let anchor = der(of: trusted)
+                let anchor = GnuTLSCertificates.der(of: trusted)
                 // A certificate that is itself the trusted root ends the path.
                 if anchor != current.der { path.append(Certificate(anchor) ?? current) }
                 return path.map(\.der)
@@ -101,13 +101,6 @@ enum GnuTLSPeerChain {
             path.append(next)
         }
         return path.map(\.der)
-    }
-
-    static func der(of cert: gnutls_x509_crt_t) -> [UInt8] {
-        var datum = gnutls_datum_t()
-        guard gnutls_x509_crt_export2(cert, GNUTLS_X509_FMT_DER, &datum) == GNUTLS_E_SUCCESS, let data = datum.data else { return [] }
-        defer { CTLSKitGnuTLSShims_gnutls_free(data) }
-        return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
     }
 
     /// SHA-256 of the certificate's DER SubjectPublicKeyInfo (a `TLSPublicKeyPin`).

@@ -384,19 +384,6 @@ final class OpenSSLConnection: TLSConnection {
     private func makeInfo() -> TLSConnectionInfo {
         let version = TLSProtocolVersion(rawValue: UInt16(truncatingIfNeeded: SSL_version(ssl)))
         let cipher = SSL_get_current_cipher(ssl).map { SSL_CIPHER_get_protocol_id($0) } ?? 0
-        var alpnPointer: UnsafePointer<UInt8>?
-        var alpnLength: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        var alpn: TLSApplicationProtocol?
-        if let alpnPointer, alpnLength > 0 {
-            alpn = TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: alpnPointer, count: Int(alpnLength))))
-        }
-        let serverName: String?
-        if side == .client {
-            serverName = expectedName
-        } else {
-            serverName = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
-        }
         let group = OpenSSLGroups.group(forNID: CTLSKitOpenSSLShims_SSL_get_negotiated_group(ssl))
 
         var peer: [[UInt8]] = []
@@ -430,8 +417,8 @@ final class OpenSSLConnection: TLSConnection {
         return TLSConnectionInfo(
             protocolVersion: version,
             cipherSuite: TLSCipherSuite(rawValue: cipher),
-            applicationProtocol: alpn,
-            serverName: serverName,
+            applicationProtocol: alpn(),
+            serverName: peerName(),
             keyExchangeGroup: group,
             resumed: SSL_session_reused(ssl) == 1,
             peerCertificates: peer,
