@@ -76,7 +76,7 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
     /// The observer keeps the address only (never the bytes); after the last
     /// ``TLSSecureBytes`` copy is gone, ``wasZeroed`` reports whether the storage was wiped
     /// before it was freed.
-    public final class Observer: @unchecked Sendable {
+    @_spi(Testing) public final class Observer: @unchecked Sendable {
         // @unchecked: written once by Storage.deinit, read after the storage is gone.
         /// Whether the storage was zeroed when it was released.
         public private(set) var wasZeroed: Bool = false
@@ -86,7 +86,7 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
     }
 
     /// Attaches an observer that learns whether the storage was zeroed on release.
-    public func attach(_ observer: Observer) { storage.observer = observer }
+    @_spi(Testing) public func attach(_ observer: Observer) { storage.observer = observer }
 
     private final class Storage: @unchecked Sendable {
         // @unchecked: the buffer is written only in init and deinit; `observer` is a

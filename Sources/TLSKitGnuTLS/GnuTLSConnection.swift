@@ -14,25 +14,23 @@ import TLSKitInsecure
 /// Not thread-safe: one owner at a time.
 final class GnuTLSConnection: TLSConnection {
     let side: TLSSide
-    private let state: GnuTLSContextState
+    let state: GnuTLSContextState
     private let owner: AnyObject  // keeps the context alive
-    private let serverName: TLSServerName?
-    private var session: gnutls_session_t!
+    let serverName: TLSServerName?
+    private(set) var session: gnutls_session_t!
 
-    fileprivate var input = ByteQueue()
-    fileprivate var output = ByteQueue()
-    fileprivate var inputEnded = false
+    var input = ByteQueue()
+    var output = ByteQueue()
     /// Set by the verification callback when it rejects the peer.
-    fileprivate var verificationFailure: TLSVerificationFailure?
+    var verificationFailure: TLSVerificationFailure?
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
-    private var authentication: TLSSessionAuthentication?
+    var authentication: TLSSessionAuthentication?
     /// The first bytes the peer sent, to recognise a plain-text protocol in error messages.
     private var firstBytes: [UInt8] = []
 
-    private var stickyError: TLSError?
-    private var handshakeDone = false
-    private var closeSent = false
+    /// The contract's state: sticky error, handshake done, input ended, close sent.
+    private(set) var contract = TLSConnectionState()
     private var peerClosed = false
     private var info: TLSConnectionInfo?
 
@@ -126,15 +124,12 @@ final class GnuTLSConnection: TLSConnection {
     // MARK: Network side
 
     func receive(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
-        if let stickyError { throw stickyError }
-        guard !inputEnded else {
-            throw TLSError(.invalidState, "receive(_:) after receiveEndOfInput(): the transport has already ended")
-        }
+        try contract.checkReceive()
         if firstBytes.count < 8 { firstBytes += bytes.prefix(8 - firstBytes.count) }
         input.append(bytes)
     }
 
-    func receiveEndOfInput() { inputEnded = true }
+    func receiveEndOfInput() { _ = contract.markInputEnded() }
 
     var pendingOutputByteCount: Int { output.count }
 
@@ -145,11 +140,11 @@ final class GnuTLSConnection: TLSConnection {
 
     // MARK: Handshake
 
-    var isHandshakeComplete: Bool { handshakeDone }
+    var isHandshakeComplete: Bool { contract.handshakeDone }
 
     func handshake() throws(TLSError) -> TLSHandshakeStatus {
-        if let stickyError { throw stickyError }
-        if handshakeDone { return .complete }
+        try contract.checkUsable()
+        if contract.handshakeDone { return .complete }
         var rounds = 0
         while true {
             rounds += 1
@@ -159,11 +154,9 @@ final class GnuTLSConnection: TLSConnection {
                 if side == .server, resumed, let refusal = recheckResumedClient() {
                     // The ticket was good but the client may no longer be trusted: refuse.
                     _ = gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_CERTIFICATE_UNKNOWN)
-                    let error = TLSError.verificationRejected(refusal, peer: "client", backendErrors: [])
-                    stickyError = error
-                    throw error
+                    throw contract.fail(.verificationRejected(refusal, peer: "client", backendErrors: []))
                 }
-                handshakeDone = true
+                contract.markHandshakeDone()
                 info = makeInfo()
                 if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
                 if side == .server, !resumed, info?.protocolVersion == .tls1_3 {
@@ -184,13 +177,7 @@ final class GnuTLSConnection: TLSConnection {
     // MARK: Application data
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            throw TLSError(.invalidState, "read(into:) before the handshake completed; call handshake() first")
-        }
-        guard let base = buffer.baseAddress, buffer.count > 0 else {
-            throw TLSError(.invalidState, "read(into:) needs a buffer of at least one byte")
-        }
+        let base = try contract.checkRead(buffer)
         if peerClosed { return .closed }
         var rounds = 0
         while true {
@@ -219,11 +206,7 @@ final class GnuTLSConnection: TLSConnection {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> Int {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            throw TLSError(.invalidState, "write(_:) before the handshake completed; call handshake() first")
-        }
-        guard !closeSent else { throw TLSError(.closed, "write(_:) after shutdown(): close_notify was already sent") }
+        try contract.checkWrite()
         guard let base = bytes.baseAddress else { return 0 }
         var written = 0
         while written < bytes.count {
@@ -240,13 +223,13 @@ final class GnuTLSConnection: TLSConnection {
     }
 
     func shutdown() throws(TLSError) -> TLSShutdownStatus {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            closeSent = true
+        try contract.checkUsable()
+        guard contract.handshakeDone else {
+            contract.markCloseSent()
             return .complete
         }
-        if !closeSent {
-            closeSent = true
+        if !contract.closeSent {
+            contract.markCloseSent()
             let status = gnutls_bye(session, GNUTLS_SHUT_WR)
             if status < 0 && gnutls_error_is_fatal(status) != 0 { throw fail(status, phase: .shutdown) }
         }
@@ -269,10 +252,7 @@ final class GnuTLSConnection: TLSConnection {
     var connectionInfo: TLSConnectionInfo? { info }
 
     func updateKeys(requestingPeerUpdate: Bool) throws(TLSError) {
-        if let stickyError { throw stickyError }
-        guard handshakeDone, !closeSent, info?.protocolVersion == .tls1_3 else {
-            throw TLSError(.invalidState, "updateKeys(requestingPeerUpdate:) needs an open TLS 1.3 connection after the handshake")
-        }
+        try contract.checkKeyUpdate(isTLS13: info?.protocolVersion == .tls1_3)
         // GnuTLS answers a peer's update_requested inside gnutls_record_recv by itself.
         let status = gnutls_session_key_update(session, requestingPeerUpdate ? UInt32(GNUTLS_KU_PEER) : 0)
         if status < 0 && status != GNUTLS_E_AGAIN { throw fail(status, phase: .write) }
@@ -296,9 +276,8 @@ final class GnuTLSConnection: TLSConnection {
         }
         let error = GnuTLSFailure.make(
             status: status, phase: phase, side: side, receivedAlert: alert,
-            verification: verificationFailure, inputEnded: inputEnded, firstBytes: firstBytes)
-        stickyError = error
-        return error
+            verification: verificationFailure, inputEnded: contract.inputEnded, firstBytes: firstBytes)
+        return contract.fail(error)
     }
 
     private func makeInfo() -> TLSConnectionInfo {
@@ -341,7 +320,7 @@ final class GnuTLSConnection: TLSConnection {
     // MARK: Verification (called by GnuTLS during the handshake)
 
     /// Stores this session's resumption data in the client context's cache.
-    fileprivate func keepSession() {
+    func keepSession() {
         guard let sessions = state.sessions, let name = serverName?.description, let authentication else { return }
         var data = gnutls_datum_t()
         guard gnutls_session_get_data2(session, &data) == GNUTLS_E_SUCCESS, let bytes = data.data else { return }
@@ -355,7 +334,7 @@ final class GnuTLSConnection: TLSConnection {
     }
 
     /// Called by GnuTLS with each new secret (TLSKitInsecure key log): one NSS line.
-    fileprivate func logKey(label: String, secret: gnutls_datum_t) {
+    func logKey(label: String, secret: gnutls_datum_t) {
         guard let keyLog = state.keyLog, let data = secret.data else { return }
         var client = gnutls_datum_t()
         var server = gnutls_datum_t()
@@ -370,95 +349,7 @@ final class GnuTLSConnection: TLSConnection {
         keyLog("\(label) \(hex(random, client.size)) \(hex(data, secret.size))")
     }
 
-    /// Called by GnuTLS with the peer's certificates: verifies the chain (or compares the
-    /// leaf's key with the pins), enforces the chain length and the CRLs' coverage, then
-    /// runs the context's policies. 0 goes on, -1 aborts with an alert.
-    fileprivate func verifyPeer() -> Int32 {
-        var count: UInt32 = 0
-        let list = gnutls_certificate_get_peers(session, &count)
-        if list == nil || count == 0 {
-            if side == .server && state.clientAuthentication != .required { return 0 }
-            verificationFailure = TLSVerificationFailure(
-                reason: .noCertificate, backendText: "the peer sent no certificate")
-            return -1
-        }
-        let chain = Self.certificates(list, count)
-        let verification: TLSPeerVerification
-        var path: [[UInt8]] = []
-        var validity: ClosedRange<Int64>?
-        if let pins = state.pins {
-            guard let hash = GnuTLSPeerChain.spkiSHA256(chain[0]), pins.contains(hash) else {
-                verificationFailure = .notPinned(chain)
-                return -1
-            }
-            verification = .pinned
-            path = [chain[0]]
-        } else if state.insecure?.verifiesCertificate == false {
-            verification = .insecurelySkipped
-        } else {
-            if let failure = verifyChain(list: list, count: count, chain: chain) {
-                verificationFailure = failure
-                return -1
-            }
-            verification = .verified
-            path = GnuTLSPeerChain.verifiedPath(presented: chain, credentials: state.credentials.pointer)
-            validity = GnuTLSPeerChain.validity(chain[0])
-            if let limit = state.maximumChainLength, path.count > limit {
-                verificationFailure = .chainTooLong(path.count, limit: limit)
-                verificationFailure?.peerCertificates = chain
-                return -1
-            }
-            if let crlIssuers = state.crlIssuers {
-                // As OpenSSL with CRL_CHECK_ALL: every certificate of the path needs a CRL
-                // from its issuer, or its revocation status is unknown.
-                for (depth, der) in path.enumerated() {
-                    guard let cert = GnuTLSPeerChain.Certificate(der), crlIssuers.contains(cert.issuerName) else {
-                        verificationFailure = TLSVerificationFailure(
-                            reason: .revocationUnknown,
-                            backendText: "no CRL from the issuer of the certificate at depth \(depth) was given",
-                            depth: depth, peerCertificates: chain)
-                        return -1
-                    }
-                }
-            }
-        }
-        if let checks = state.checks {
-            let request = TLSPeerVerificationRequest(
-                side: side, peerCertificates: chain, serverName: peerName(), applicationProtocol: alpn(),
-                verifiedChain: path, backendVerification: verification)
-            if let failure = checks.evaluate(request) {
-                verificationFailure = failure
-                return -1
-            }
-        }
-        authentication = TLSSessionAuthentication(
-            authenticatedAt: state.clock.now(), peerCertificates: chain, verifiedChain: path, verification: verification,
-            validity: validity)
-        return 0
-    }
-
-    /// Servers, after a resumption: GnuTLS has enforced the ticket's age; check that the
-    /// client's remembered certificate is still valid and that the policies still agree.
-    private func recheckResumedClient() -> TLSVerificationFailure? {
-        guard state.clientAuthentication != .none else { return nil }
-        var count: UInt32 = 0
-        let chain = Self.certificates(gnutls_certificate_get_peers(session, &count), count)
-        guard !chain.isEmpty else { return nil }
-        let pinned = state.pins != nil
-        let remembered = TLSSessionAuthentication(
-            authenticatedAt: state.clock.now(), peerCertificates: chain,
-            verifiedChain: pinned ? [chain[0]] : GnuTLSPeerChain.verifiedPath(presented: chain, credentials: state.credentials.pointer),
-            verification: pinned ? .pinned : .verified, validity: pinned ? nil : GnuTLSPeerChain.validity(chain[0]))
-        authentication = remembered
-        guard
-            let refusal = remembered.refusal(
-                now: state.clock.now(), maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: state.checks,
-                side: .server, serverName: peerName())
-        else { return nil }
-        return TLSVerificationFailure(reason: .rejectedByHook, backendText: "resumption refused: \(refusal)", peerCertificates: chain)
-    }
-
-    private func peerName() -> String? {
+    func peerName() -> String? {
         if side == .client { return serverName?.description }
         var buffer = [UInt8](repeating: 0, count: 256)
         var size = buffer.count
@@ -467,175 +358,22 @@ final class GnuTLSConnection: TLSConnection {
         return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    private func alpn() -> TLSApplicationProtocol? {
+    func alpn() -> TLSApplicationProtocol? {
         var selected = gnutls_datum_t()
         guard gnutls_alpn_get_selected_protocol(session, &selected) == GNUTLS_E_SUCCESS, let data = selected.data else { return nil }
         return TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
     }
 
-    /// GnuTLS's own verification of the chain (and the name), as a failure or `nil`.
-    private func verifyChain(list: UnsafePointer<gnutls_datum_t>?, count: UInt32, chain: [[UInt8]]) -> TLSVerificationFailure? {
-        guard let purpose = side == .client
-            ? CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_SERVER() : CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT()
-        else { return TLSVerificationFailure(reason: .other, backendText: "no key purpose") }
-        var status: UInt32 = 0
-        var result: Int32
-        let checkedName = state.insecure?.checksHostname == false ? nil : serverName
-        switch checkedName?.kind {
-        case .dns(let name)?:
-            result = name.withCString { host in
-                var data = [
-                    gnutls_typed_vdata_st(
-                        type: GNUTLS_DT_DNS_HOSTNAME, data: UnsafeMutableRawPointer(mutating: host).assumingMemoryBound(to: UInt8.self), size: 0),
-                    gnutls_typed_vdata_st(
-                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
-                ]
-                return gnutls_certificate_verify_peers(session, &data, 2, &status)
-            }
-            // GnuTLS falls back to the subject CN when there is no DNS subjectAltName;
-            // TLSKit never does (RFC 6125 §6.4.4, CA/B Forum).
-            if result == GNUTLS_E_SUCCESS, status == 0, let first = list?[0], !Self.hasDNSName(first) {
-                status = GNUTLS_CERT_INVALID.rawValue | GNUTLS_CERT_UNEXPECTED_OWNER.rawValue
-            }
-        case .ipAddress(var bytes)?:
-            result = bytes.withUnsafeMutableBufferPointer { ip in
-                var data = [
-                    gnutls_typed_vdata_st(type: GNUTLS_DT_IP_ADDRESS, data: ip.baseAddress, size: UInt32(ip.count)),
-                    gnutls_typed_vdata_st(
-                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
-                ]
-                return gnutls_certificate_verify_peers(session, &data, 2, &status)
-            }
-        case nil:
-            var data = [
-                gnutls_typed_vdata_st(
-                    type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0)
-            ]
-            result = gnutls_certificate_verify_peers(session, &data, 1, &status)
-        }
-        if result != GNUTLS_E_SUCCESS {
-            return TLSVerificationFailure(
-                reason: .other, backendCode: Int(result), backendText: String(cString: gnutls_strerror(result)),
-                peerCertificates: chain)
-        }
-        if status != 0 {
-            var failure = GnuTLSFailure.verificationFailure(
-                status: status, expectedName: serverName?.description, peers: list, count: count)
-            failure.peerCertificates = chain
-            return failure
-        }
-        return nil
-    }
-
     /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.
-    fileprivate func selectChain() -> Int32 {
+    func selectChain() -> Int32 {
         guard let name = peerName() else { return 0 }
         guard let chosen = state.chains.first(where: { $0.leaf.matches(name) }) else { return 0 }
         return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(chosen.credentials.pointer))
     }
 
     /// A list of certificates GnuTLS lends (the peer's), copied as DER.
-    private static func certificates(_ list: UnsafePointer<gnutls_datum_t>?, _ count: UInt32) -> [[UInt8]] {
+    static func certificates(_ list: UnsafePointer<gnutls_datum_t>?, _ count: UInt32) -> [[UInt8]] {
         guard let list else { return [] }
         return (0..<Int(count)).compactMap { i in list[i].data.map { Array(UnsafeBufferPointer(start: $0, count: Int(list[i].size))) } }
-    }
-
-    private static func hasDNSName(_ der: gnutls_datum_t) -> Bool {
-        var cert: gnutls_x509_crt_t?
-        gnutls_x509_crt_init(&cert)
-        guard let cert else { return false }
-        defer { gnutls_x509_crt_deinit(cert) }
-        var datum = der
-        guard gnutls_x509_crt_import(cert, &datum, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS else { return false }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        for index in 0..<UInt32(1024) {
-            var size = buffer.count
-            let type = gnutls_x509_crt_get_subject_alt_name(cert, index, &buffer, &size, nil)
-            if type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE { return false }
-            if type == Int32(GNUTLS_SAN_DNSNAME.rawValue) { return true }
-        }
-        return false
-    }
-}
-
-// MARK: - C callbacks (no captures; the connection comes through the transport pointer)
-
-private let pushCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeRawPointer?, Int) -> Int = { ptr, data, size in
-    guard let ptr, let data else { return -1 }
-    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    connection.output.append(UnsafeRawBufferPointer(start: data, count: size))
-    return size
-}
-
-private let pullCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeMutableRawPointer?, Int) -> Int = { ptr, data, size in
-    guard let ptr, let data else { return -1 }
-    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    if connection.input.count > 0 { return connection.input.read(into: data, maximum: size) }
-    if connection.inputEnded { return 0 }
-    connection.setTransportErrno(EAGAIN)
-    return -1
-}
-
-private let pullTimeoutCallback: @convention(c) (gnutls_transport_ptr_t?, UInt32) -> Int32 = { ptr, _ in
-    guard let ptr else { return -1 }
-    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    return connection.input.count > 0 || connection.inputEnded ? 1 : 0
-}
-
-private let verifyCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
-    guard let session, let ptr = gnutls_session_get_ptr(session) else { return -1 }
-    return Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().verifyPeer()
-}
-
-private let keyLogCallback: @convention(c) (gnutls_session_t?, UnsafePointer<CChar>?, UnsafePointer<gnutls_datum_t>?) -> Int32 = {
-    session, label, secret in
-    guard let session, let label, let secret, let ptr = gnutls_session_get_ptr(session) else { return 0 }
-    Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().logKey(label: String(cString: label), secret: secret.pointee)
-    return 0
-}
-
-private let ticketHook: @convention(c) (gnutls_session_t?, UInt32, UInt32, UInt32, UnsafePointer<gnutls_datum_t>?) -> Int32 = {
-    session, _, _, incoming, _ in
-    guard let session, incoming != 0, let ptr = gnutls_session_get_ptr(session) else { return 0 }
-    Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().keepSession()
-    return 0
-}
-
-private let clientHelloCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
-    guard let session, let ptr = gnutls_session_get_ptr(session) else { return 0 }
-    return Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue().selectChain()
-}
-
-extension GnuTLSConnection {
-    fileprivate func setTransportErrno(_ code: Int32) { gnutls_transport_set_errno(session, code) }
-}
-
-/// A FIFO of bytes: appended at the back, read from the front, storage reused.
-struct ByteQueue {
-    private var storage: [UInt8] = []
-    private var start = 0
-
-    var count: Int { storage.count - start }
-
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        storage.append(contentsOf: bytes)
-    }
-
-    mutating func read(into destination: UnsafeMutableRawPointer, maximum: Int) -> Int {
-        let n = min(maximum, count)
-        guard n > 0 else { return 0 }
-        storage.withUnsafeBytes { _ = memcpy(destination, $0.baseAddress! + start, n) }
-        start += n
-        if start == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= 32_768)
-            start = 0
-        } else if start > 65_536 && start >= storage.count - start {
-            // Compact only once the consumed front is at least as large as what is left, so
-            // each byte is moved a bounded number of times (amortised linear). Compacting at a
-            // fixed offset moved the whole remaining queue every 64 KiB: quadratic in its size.
-            storage.removeFirst(start)
-            start = 0
-        }
-        return n
     }
 }

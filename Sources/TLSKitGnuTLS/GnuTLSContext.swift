@@ -131,13 +131,7 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
     }
 
     func makeConnection(serverName: TLSServerName?) throws(TLSError) -> any TLSConnection {
-        guard let name = serverName ?? configuration.serverName else {
-            throw TLSError.configuration(
-                field: "serverName",
-                "a client connection needs the server's name to verify its certificate; set "
-                    + "TLSClientConfiguration.serverName or pass serverName: to makeConnection")
-        }
-        return try GnuTLSConnection(state: state, owner: self, serverName: name)
+        try GnuTLSConnection(state: state, owner: self, serverName: .resolve(serverName, configured: configuration.serverName))
     }
 }
 

@@ -130,13 +130,8 @@ enum GnuTLSPeerChain {
     /// The raw issuer names of the CRLs given (one entry per CRL issuer).
     static func crlIssuers(_ lists: [TLSRevocationList], field: String) throws(TLSError) -> Set<[UInt8]> {
         var issuers = Set<[UInt8]>()
-        for list in lists {
-            let bytes: [UInt8]
-            switch list.source {
-            case .pem(let b), .der(let b): bytes = b
-            case .file(let path): bytes = try GnuTLSFiles.read(path, field: field, what: "CRL")
-            }
-            let pem = String(decoding: bytes.prefix(4096), as: UTF8.self).contains("-----BEGIN")
+        for (index, list) in lists.enumerated() {
+            let (bytes, _, pem) = try list.load(field: field, index: index)
             var crls: UnsafeMutablePointer<gnutls_x509_crl_t?>?
             var count: UInt32 = 0
             let status = GnuTLSCredentials.withDatum(bytes) {

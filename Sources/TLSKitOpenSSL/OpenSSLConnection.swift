@@ -9,31 +9,29 @@ import TLSKitInsecure
 /// OpenSSL never sees a socket. Not thread-safe: one owner at a time.
 final class OpenSSLConnection: TLSConnection {
     let side: TLSSide
-    private let ssl: OpaquePointer
+    let ssl: OpaquePointer
     private let readBIO: OpaquePointer
     private let writeBIO: OpaquePointer
     /// Keeps the context (and so the SSL_CTX and its callback data) alive.
     private let contextOwner: AnyObject
     private let expectedName: String?
 
-    private var stickyError: TLSError?
+    /// The contract's state: sticky error, handshake done, input ended, close sent.
+    private var state = TLSConnectionState()
     /// The context's settings for verifying the peer.
-    private let handle: OpenSSLContextHandle
+    let handle: OpenSSLContextHandle
     /// Set during the handshake: a rejection TLSKit made itself (pins, chain length,
     /// policies), and the chain of a rejected peer.
-    private var ownFailure: TLSVerificationFailure?
-    private var rejectedChain: [[UInt8]] = []
+    var ownFailure: TLSVerificationFailure?
+    var rejectedChain: [[UInt8]] = []
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
-    private var authentication: TLSSessionAuthentication?
+    var authentication: TLSSessionAuthentication?
     /// The wall clock for resumption ages.
-    private let clock: TLSWallClock
+    let clock: TLSWallClock
     private let keyLog: (@Sendable (String) -> Void)?
     private let sessions: TLSSessionCache<OpenSSLSessionTicket>?
-    private let insecure: TLSInsecure.Verification?
-    private var handshakeDone = false
-    private var inputEnded = false
-    private var closeSent = false
+    let insecure: TLSInsecure.Verification?
     private var info: TLSConnectionInfo?
 
     init(client context: OpenSSLClientContext, serverName: TLSServerName) throws(TLSError) {
@@ -74,7 +72,7 @@ final class OpenSSLConnection: TLSConnection {
                     backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "serverName")
             }
         }
-        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
     init(server context: OpenSSLServerContext) throws(TLSError) {
@@ -88,7 +86,7 @@ final class OpenSSLConnection: TLSConnection {
         sessions = nil
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_accept_state(ssl)
-        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
     private static func makeSSL(_ ctx: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
@@ -108,13 +106,24 @@ final class OpenSSLConnection: TLSConnection {
 
     deinit { SSL_free(ssl) }
 
+    /// The `SSL*` application-data slot that points back at the connection, reserved once
+    /// per process (`SSL_get_ex_new_index`), so no other user of the same `SSL*` collides.
+    static let exDataIndex: Int32 = {
+        let index = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, nil, nil, nil, nil)
+        guard index >= 0 else { preconditionFailure("OpenSSL has no application-data index left for TLSKit") }
+        return index
+    }()
+
+    /// The connection an `SSL*` belongs to, in OpenSSL's callbacks.
+    static func from(_ ssl: OpaquePointer) -> OpenSSLConnection? {
+        guard let pointer = SSL_get_ex_data(ssl, exDataIndex) else { return nil }
+        return Unmanaged<OpenSSLConnection>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
     // MARK: Network side
 
     func receive(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
-        if let stickyError { throw stickyError }
-        guard !inputEnded else {
-            throw TLSError(.invalidState, "receive(_:) after receiveEndOfInput(): the transport has already ended")
-        }
+        try state.checkReceive()
         var offset = 0
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, Int(Int32.max))
@@ -125,8 +134,7 @@ final class OpenSSLConnection: TLSConnection {
     }
 
     func receiveEndOfInput() {
-        guard !inputEnded else { return }
-        inputEnded = true
+        guard state.markInputEnded() else { return }
         _ = CTLSKitOpenSSLShims_BIO_set_mem_eof_return(readBIO, 0)
     }
 
@@ -140,15 +148,15 @@ final class OpenSSLConnection: TLSConnection {
 
     // MARK: Handshake
 
-    var isHandshakeComplete: Bool { handshakeDone }
+    var isHandshakeComplete: Bool { state.handshakeDone }
 
     func handshake() throws(TLSError) -> TLSHandshakeStatus {
-        if let stickyError { throw stickyError }
-        if handshakeDone { return .complete }
+        try state.checkUsable()
+        if state.handshakeDone { return .complete }
         ERR_clear_error()
         let result = SSL_do_handshake(ssl)
         if result == 1 {
-            handshakeDone = true
+            state.markHandshakeDone()
             info = makeInfo()
             // A resumed TLS 1.2 session gets no new-session callback: keep it for next time.
             if let sessions, let name = expectedName, info?.resumed == true, info?.protocolVersion != .tls1_3,
@@ -169,13 +177,7 @@ final class OpenSSLConnection: TLSConnection {
     // MARK: Application data
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            throw TLSError(.invalidState, "read(into:) before the handshake completed; call handshake() first")
-        }
-        guard let base = buffer.baseAddress, buffer.count > 0 else {
-            throw TLSError(.invalidState, "read(into:) needs a buffer of at least one byte")
-        }
+        let base = try state.checkRead(buffer)
         if SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 { return .closed }
         ERR_clear_error()
         var count = 0
@@ -190,11 +192,7 @@ final class OpenSSLConnection: TLSConnection {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> Int {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            throw TLSError(.invalidState, "write(_:) before the handshake completed; call handshake() first")
-        }
-        guard !closeSent else { throw TLSError(.closed, "write(_:) after shutdown(): close_notify was already sent") }
+        try state.checkWrite()
         guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
         ERR_clear_error()
         var written = 0
@@ -203,13 +201,10 @@ final class OpenSSLConnection: TLSConnection {
     }
 
     func shutdown() throws(TLSError) -> TLSShutdownStatus {
-        if let stickyError { throw stickyError }
-        guard handshakeDone else {
-            closeSent = true
-            return .complete
-        }
+        try state.checkUsable()
+        state.markCloseSent()
+        guard state.handshakeDone else { return .complete }
         ERR_clear_error()
-        closeSent = true
         let result = SSL_shutdown(ssl)
         if result == 1 { return .complete }
         if result == 0 { return .awaitingPeer }
@@ -221,10 +216,7 @@ final class OpenSSLConnection: TLSConnection {
     var connectionInfo: TLSConnectionInfo? { info }
 
     func updateKeys(requestingPeerUpdate: Bool) throws(TLSError) {
-        if let stickyError { throw stickyError }
-        guard handshakeDone, !closeSent, SSL_version(ssl) == TLS1_3_VERSION else {
-            throw TLSError(.invalidState, "updateKeys(requestingPeerUpdate:) needs an open TLS 1.3 connection after the handshake")
-        }
+        try state.checkKeyUpdate(isTLS13: SSL_version(ssl) == TLS1_3_VERSION)
         ERR_clear_error()
         guard SSL_key_update(ssl, requestingPeerUpdate ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1 else {
             throw TLSError(.internal, "SSL_key_update failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
@@ -256,8 +248,7 @@ final class OpenSSLConnection: TLSConnection {
                 phase: phase, side: side, expectedName: expectedName)
             error.verificationFailure?.peerCertificates = rejectedChain
         }
-        stickyError = error
-        return error
+        return state.fail(error)
     }
 
     /// Called when a session ticket arrives: keep it (we take OpenSSL's reference).
@@ -281,99 +272,11 @@ final class OpenSSLConnection: TLSConnection {
     /// Called from the key-log callback (TLSKitInsecure).
     func logKeys(_ line: String) { keyLog?(line) }
 
-    /// Called from the certificate-verify callback with the peer's certificates: verifies
-    /// the chain with OpenSSL (or compares the leaf's key with the pins), enforces the chain
-    /// length, then runs the context's policies. Returns 1 to go on, 0 to abort with an
-    /// alert (the socket is always in SSL_VERIFY_PEER mode, so 0 is honoured).
-    func verifyPeerChain(_ storeContext: OpaquePointer) -> Int32 {
-        let presented = OpenSSLPeerChain.der(of: X509_STORE_CTX_get0_untrusted(storeContext))
-        guard let leaf = X509_STORE_CTX_get0_cert(storeContext) else { return 0 }
-        let peerCertificates = presented.isEmpty ? [OpenSSLCertificateRef.der(of: leaf)] : presented
-        func reject(_ failure: TLSVerificationFailure, code: Int32) -> Int32 {
-            ownFailure = failure
-            rejectedChain = peerCertificates
-            X509_STORE_CTX_set_error(storeContext, code)
-            return 0
-        }
-        let verification: TLSPeerVerification
-        var verifiedChain: [[UInt8]] = []
-        var validity: ClosedRange<Int64>?
-        if let pins = handle.pins {
-            guard let hash = try? OpenSSLPeerChain.spkiSHA256(leaf), pins.contains(hash) else {
-                return reject(.notPinned(peerCertificates), code: X509_V_ERR_APPLICATION_VERIFICATION)
-            }
-            verification = .pinned
-            verifiedChain = [OpenSSLCertificateRef.der(of: leaf)]
-        } else if insecure?.verifiesCertificate == false {
-            verification = .insecurelySkipped
-        } else {
-            guard X509_verify_cert(storeContext) == 1 else {
-                rejectedChain = peerCertificates
-                return 0
-            }
-            verification = .verified
-            verifiedChain = OpenSSLPeerChain.der(of: X509_STORE_CTX_get0_chain(storeContext))
-            validity = OpenSSLPeerChain.validity(leaf)
-            if let limit = handle.maximumChainLength, verifiedChain.count > limit {
-                return reject(.chainTooLong(verifiedChain.count, limit: limit), code: X509_V_ERR_CERT_CHAIN_TOO_LONG)
-            }
-        }
-        if let checks = handle.checks {
-            let request = TLSPeerVerificationRequest(
-                side: side, peerCertificates: peerCertificates, serverName: peerName(), applicationProtocol: alpn(),
-                verifiedChain: verifiedChain, backendVerification: verification)
-            if let failure = checks.evaluate(request) {
-                return reject(failure, code: X509_V_ERR_APPLICATION_VERIFICATION)
-            }
-        }
-        authentication = TLSSessionAuthentication(
-            authenticatedAt: clock.now(), peerCertificates: peerCertificates, verifiedChain: verifiedChain,
-            verification: verification, validity: validity)
-        return 1
-    }
-
-    /// Servers, when a ticket is sealed: the record of when the client was verified. A
-    /// ticket issued on a resumed connection keeps the original record, so renewing a
-    /// ticket never extends how long the session may be resumed.
-    func sealTicketAuthentication() -> Int32 {
-        guard let session = SSL_get_session(ssl) else { return 0 }
-        var existing: UnsafeMutableRawPointer?
-        var existingLength = 0
-        if SSL_SESSION_get0_ticket_appdata(session, &existing, &existingLength) == 1, existing != nil, existingLength > 0 {
-            return 1  // a resumed session: its record travels on unchanged
-        }
-        let record = OpenSSLPeerChain.encodeTicketRecord(
-            authenticatedAt: authentication?.authenticatedAt ?? clock.now(),
-            verification: authentication?.verification ?? .verified, chain: authentication?.verifiedChain ?? [])
-        return record.withUnsafeBytes { SSL_SESSION_set1_ticket_appdata(session, $0.baseAddress, $0.count) }
-    }
-
-    /// Servers, when a ticket came back: whether to resume it (otherwise the handshake is
-    /// a full one, with every check).
-    func mayResume(_ session: OpaquePointer) -> Bool {
-        var data: UnsafeMutableRawPointer?
-        var length = 0
-        guard SSL_SESSION_get0_ticket_appdata(session, &data, &length) == 1, let data,
-            let (time, verification, chain) = OpenSSLPeerChain.decodeTicketRecord(UnsafeRawBufferPointer(start: data, count: length))
-        else { return false }
-        let peer = SSL_SESSION_get0_peer(session)
-        let remembered = TLSSessionAuthentication(
-            authenticatedAt: time, peerCertificates: chain.isEmpty ? peer.map { [OpenSSLCertificateRef.der(of: $0)] } ?? [] : chain,
-            verifiedChain: chain, verification: verification,
-            validity: verification == .verified ? peer.flatMap(OpenSSLPeerChain.validity) : nil)
-        let refusal = remembered.refusal(
-            now: clock.now(), maximumAge: handle.maximumResumptionAge, verificationTime: handle.verificationTime,
-            checks: handle.checks, side: .server, serverName: peerName())
-        guard refusal == nil else { return false }
-        authentication = remembered
-        return true
-    }
-
-    private func peerName() -> String? {
+    func peerName() -> String? {
         side == .client ? expectedName : SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)).map { String(cString: $0) }
     }
 
-    private func alpn() -> TLSApplicationProtocol? {
+    func alpn() -> TLSApplicationProtocol? {
         var pointer: UnsafePointer<UInt8>?
         var length: UInt32 = 0
         SSL_get0_alpn_selected(ssl, &pointer, &length)

@@ -66,8 +66,8 @@ struct OpenSSLFailure {
                 "the TPM ran out of object slots (TPM_RC_OBJECT_MEMORY: \(tpm)): with the tpm2 provider's "
                     + "signatures preferred ('?tpm2.signature'), OpenSSL 3.0 also verifies the \(peer)'s signatures in "
                     + "the TPM, and a TPM reached without a resource manager has only 3 object slots; reach it through "
-                    + "a resource manager: the kernel's /dev/tpmrm0 (--tcti device:/dev/tpmrm0, "
-                    + "OpenSSLProvider.tpm2(tcti: \"device:/dev/tpmrm0\")) or tpm2-abrmd (--tcti tabrmd:bus_type=system)",
+                    + "a resource manager: the kernel's /dev/tpmrm0 "
+                    + "(OpenSSLProvider.tpm2(tcti: \"device:/dev/tpmrm0\")) or tpm2-abrmd (tcti: \"tabrmd:bus_type=system\")",
                 backendErrors: stack)
         }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TLSKit
+@_spi(Testing) import TLSKit
 import TLSKitTestSupport
 
 /// Bad configuration fails when the context is built, with a message that names the field

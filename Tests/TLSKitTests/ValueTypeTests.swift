@@ -1,5 +1,5 @@
 import Testing
-import TLSKit
+@_spi(Testing) import TLSKit
 
 @Suite("Server names")
 struct ServerNameTests {

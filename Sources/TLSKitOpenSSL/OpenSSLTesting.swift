@@ -1,0 +1,24 @@
+internal import CTLSKitOpenSSL
+internal import CTLSKitOpenSSLShims
+package import TLSKit
+
+extension OpenSSLBackend {
+    /// Asks OpenSSL to serialise the private key that `key` resolves to (`i2d_PrivateKey`).
+    ///
+    /// For tests that prove a key held in a TPM or on a token cannot leave it: whatever
+    /// comes back (nothing, a TPM blob, a key object without its secret) must not be a
+    /// private key that matches the certificate. Not public API: TLSKit never exports keys.
+    package func exportedPrivateKeyForTesting(_ key: TLSPrivateKey) throws(TLSError) -> [UInt8]? {
+        let loaded = try OpenSSLCredentialLoader(library: library).privateKey(key, field: "privateKey")
+        ERR_set_mark()
+        defer { ERR_pop_to_mark() }
+        let length = i2d_PrivateKey(loaded.pointer, nil)
+        guard length > 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(length))
+        let written = out.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_PrivateKey(loaded.pointer, &cursor)
+        }
+        return written > 0 ? out : nil
+    }
+}
