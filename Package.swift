@@ -138,8 +138,10 @@ let package = Package(
         .executableTarget(
             name: "tlskit",
             dependencies: [
-                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitTestSupport", "TLSKitInsecure", "TLSKitX509", "TLSKitNIO",
+                "TLSKit", "TLSKitOpenSSL", "TLSKitIO", "TLSKitInsecure", "TLSKitX509", "TLSKitNIO",
                 .target(name: "TLSKitGnuTLS", condition: .when(traits: ["GnuTLS"])),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

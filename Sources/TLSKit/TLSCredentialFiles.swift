@@ -68,14 +68,10 @@ extension TLSCredentialFiles {
     /// Whether `bytes` hold a PEM block (`-----BEGIN` anywhere in them).
     package static func looksLikePEM(_ bytes: some Collection<UInt8>) -> Bool {
         let marker = Array("-----BEGIN".utf8)
-        var matched = 0
-        for byte in bytes {
-            if byte == marker[matched] {
-                matched += 1
-                if matched == marker.count { return true }
-            } else {
-                matched = byte == marker[0] ? 1 : 0
-            }
+        let bytes = Array(bytes)
+        guard bytes.count >= marker.count else { return false }
+        for start in 0...(bytes.count - marker.count) where bytes[start] == marker[0] {
+            if bytes[start..<start + marker.count].elementsEqual(marker) { return true }
         }
         return false
     }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TLSKit
 import TLSKitIO
-import TLSKitTestSupport
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,14 +23,14 @@ struct Demo: ParsableCommand {
         printFlushed("")
 
         // 1. A throw-away PKI, in memory.
-        let ca = try TestPKI.Authority.root(name: "TLSKit Demo CA")
-        let serverIdentity = try ca.issue(commonName: "localhost", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], usage: .server)
-        let clientIdentity = try ca.issue(commonName: "demo-client", dnsNames: ["demo-client.local"], ipAddresses: [], usage: .client)
+        let ca = try DemoPKI(name: "TLSKit Demo CA")
+        let serverChain = try ca.leaf(commonName: "localhost", dnsNames: ["localhost"], ipAddresses: [[127, 0, 0, 1]], forServers: true)
+        let clientChain = try ca.leaf(commonName: "demo-client", dnsNames: ["demo-client.local"], ipAddresses: [], forServers: false)
         printFlushed("Made a CA, a server certificate (localhost, 127.0.0.1) and a client certificate (demo-client), ECDSA P-256.")
 
         // 2. A server requiring client certificates, on a random port.
-        var serverConfig = TLSServerConfiguration(certificateChain: serverIdentity.signingChain)
-        serverConfig.trustStore = ca.trustStore  // ⇒ client certificates required
+        var serverConfig = TLSServerConfiguration(certificateChain: serverChain)
+        serverConfig.trustStore = try ca.trustStore  // ⇒ client certificates required
         serverConfig.applicationProtocols = [.http2, .http1_1]
         let serverContext = try backend.makeServerContext(serverConfig)
         let listener = try TLSListener(host: "127.0.0.1", port: 0, context: serverContext)
@@ -71,8 +70,8 @@ struct Demo: ParsableCommand {
         }
 
         // 3. The client: trusts the CA, presents its certificate, offers ALPN.
-        var clientConfig = TLSClientConfiguration(trustStore: ca.trustStore)
-        clientConfig.certificateChain = clientIdentity.signingChain
+        var clientConfig = TLSClientConfiguration(trustStore: try ca.trustStore)
+        clientConfig.certificateChain = clientChain
         clientConfig.applicationProtocols = [.http2]
         let clientContext = try backend.makeClientContext(clientConfig)
         let socket = try TLSSocket.connect(host: "127.0.0.1", port: listener.port, context: clientContext,
