@@ -111,16 +111,8 @@ struct GnuTLSSettings {
     var groups: [TLSNamedGroup]?
     var policy: TLSSecurityPolicy
 
-    init(_ c: TLSClientConfiguration) throws(TLSError) {
-        side = .client
-        versions = try c.effectiveVersionRange()
-        cipherSuites = c.cipherSuites
-        groups = c.keyExchangeGroups
-        policy = c.securityPolicy
-    }
-
-    init(_ c: TLSServerConfiguration) throws(TLSError) {
-        side = .server
+    init(_ c: some TLSNegotiationSettings) throws(TLSError) {
+        side = c.side
         versions = try c.effectiveVersionRange()
         cipherSuites = c.cipherSuites
         groups = c.keyExchangeGroups

@@ -106,17 +106,9 @@ struct OpenSSLContextSettings {
     var verificationTime: TLSVerificationTime? = nil
     var maximumChainLength: Int? = nil
 
-    init(_ c: TLSClientConfiguration) throws(TLSError) {
+    init(_ c: some TLSNegotiationSettings) throws(TLSError) {
         self.init(
-            side: .client, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
-            groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
-        verificationTime = c.verificationTime
-        maximumChainLength = c.maximumChainLength
-    }
-
-    init(_ c: TLSServerConfiguration) throws(TLSError) {
-        self.init(
-            side: .server, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
+            side: c.side, versions: try c.effectiveVersionRange(), cipherSuites: c.cipherSuites,
             groups: c.keyExchangeGroups, policy: c.securityPolicy, alpn: c.applicationProtocols, options: c.backendOptions)
         verificationTime = c.verificationTime
         maximumChainLength = c.maximumChainLength

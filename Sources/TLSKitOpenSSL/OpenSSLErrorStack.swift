@@ -42,6 +42,26 @@ enum OpenSSLErrorStack {
 struct OpenSSLFailure {
     enum Phase { case handshake, read, write, shutdown }
 
+    /// No version, suite, group, ALPN protocol or signature algorithm in common: the
+    /// sentence naming the settings to check, and the alert the peer gets.
+    private static func negotiationFailure(_ reason: Int32, peer: String) -> (String, TLSAlert)? {
+        switch reason {
+        case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW,
+            SSL_R_VERSION_TOO_HIGH, SSL_R_WRONG_SSL_VERSION:
+            return ("no TLS version in common with the \(peer); check minimumVersion/maximumVersion on both sides", .protocolVersion)
+        case SSL_R_NO_SHARED_CIPHER, SSL_R_NO_CIPHERS_AVAILABLE:
+            return ("no cipher suite in common with the \(peer); check cipherSuites and securityPolicy", .handshakeFailure)
+        case SSL_R_NO_SHARED_GROUPS, SSL_R_NO_SUITABLE_KEY_SHARE:
+            return ("no key-exchange group in common with the \(peer); check keyExchangeGroups", .handshakeFailure)
+        case SSL_R_NO_APPLICATION_PROTOCOL:
+            return ("no ALPN protocol in common with the \(peer); check applicationProtocols on both sides", .noApplicationProtocol)
+        case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM, SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+            return ("no signature algorithm in common with the \(peer) for this certificate's key", .handshakeFailure)
+        default:
+            return nil
+        }
+    }
+
     static func make(
         sslError: Int32,
         entries: [OpenSSLErrorEntry],
@@ -107,33 +127,10 @@ struct OpenSSLFailure {
         }
         // 4. Negotiation failures.
         for reason in sslReasons {
+            if let (sentence, alert) = negotiationFailure(reason, peer: peer) {
+                return TLSError(.handshake, sentence, backendErrors: stack, alert: alert)
+            }
             switch reason {
-            case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW,
-                SSL_R_VERSION_TOO_HIGH, SSL_R_WRONG_SSL_VERSION:
-                return TLSError(
-                    .handshake,
-                    "no TLS version in common with the \(peer); check minimumVersion/maximumVersion on both sides",
-                    backendErrors: stack, alert: .protocolVersion)
-            case SSL_R_NO_SHARED_CIPHER, SSL_R_NO_CIPHERS_AVAILABLE:
-                return TLSError(
-                    .handshake,
-                    "no cipher suite in common with the \(peer); check cipherSuites and securityPolicy",
-                    backendErrors: stack, alert: .handshakeFailure)
-            case SSL_R_NO_SHARED_GROUPS, SSL_R_NO_SUITABLE_KEY_SHARE:
-                return TLSError(
-                    .handshake,
-                    "no key-exchange group in common with the \(peer); check keyExchangeGroups",
-                    backendErrors: stack, alert: .handshakeFailure)
-            case SSL_R_NO_APPLICATION_PROTOCOL:
-                return TLSError(
-                    .handshake,
-                    "no ALPN protocol in common with the \(peer); check applicationProtocols on both sides",
-                    backendErrors: stack, alert: .noApplicationProtocol)
-            case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM, SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
-                return TLSError(
-                    .handshake,
-                    "no signature algorithm in common with the \(peer) for this certificate's key",
-                    backendErrors: stack, alert: .handshakeFailure)
             case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST:
                 return .plainHTTP(peer: peer, backendErrors: stack)
             case SSL_R_WRONG_VERSION_NUMBER, SSL_R_PACKET_LENGTH_TOO_LONG, SSL_R_RECORD_LENGTH_MISMATCH,

@@ -30,33 +30,13 @@ extension OpenSSLCredentialLoader {
                             : "Load the provider that owns it."),
                 feature: field)
         }
+        var contents = StoreContents()
         let box: PassphraseBox
         if let passphrase { box = passphrase } else { box = try PassphraseBox(nil, field: field) }
-        // OpenSSL holds only an unretained pointer to `box` and may call the PIN callback at any
-        // point until the store is closed: keep it alive to the end of this function.
-        defer { withExtendedLifetime(box) {} }
-        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
-            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
-        }
-        defer { UI_destroy_method(ui) }
-        ERR_clear_error()
-        let unmanaged = Unmanaged.passUnretained(box).toOpaque()
-        guard
-            let store = OSSL_STORE_open_ex(
-                uri, library.pointer, library.propertyQuery, ui, unmanaged, nil, nil, nil)
-        else {
-            throw TLSError(
-                .configuration, "\(field): cannot open \(redact(uri)): the store does not exist or refused access",
-                backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
-        }
-        defer { OSSL_STORE_close(store) }
-        var contents = StoreContents()
-        while OSSL_STORE_eof(store) == 0 {
-            guard let info = OSSL_STORE_load(store) else {
-                if OSSL_STORE_error(store) != 0 { break }
-                continue
-            }
-            defer { OSSL_STORE_INFO_free(info) }
+        try forEachItem(
+            in: uri, passphrase: box, field: field,
+            openFailure: "\(field): cannot open \(redact(uri)): the store does not exist or refused access"
+        ) { info in
             switch OSSL_STORE_INFO_get_type(info) {
             case OSSL_STORE_INFO_PKEY where expect == .privateKey && contents.key == nil:
                 if let key = OSSL_STORE_INFO_get1_PKEY(info) { contents.key = OpenSSLKeyRef(takingOwnership: key) }
@@ -104,24 +84,10 @@ extension OpenSSLCredentialLoader {
                     + (scheme == "pkcs11" ? "use GnuTLSBackend, which lists tokens natively" : "load the provider that owns it"),
                 feature: "store")
         }
-        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
-            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
-        }
-        defer { UI_destroy_method(ui) }
-        ERR_clear_error()
-        guard let store = OSSL_STORE_open_ex(uri, library.pointer, library.propertyQuery, ui,
-                                             Unmanaged.passUnretained(passphrase).toOpaque(), nil, nil, nil)
-        else {
-            throw TLSError(.configuration, "cannot open the store \(redact(uri))", backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "store")
-        }
-        defer { OSSL_STORE_close(store) }
         var objects: [TLSStoreObject] = []
-        while OSSL_STORE_eof(store) == 0 {
-            guard let info = OSSL_STORE_load(store) else {
-                if OSSL_STORE_error(store) != 0 { break }
-                continue
-            }
-            defer { OSSL_STORE_INFO_free(info) }
+        try forEachItem(
+            in: uri, passphrase: passphrase, field: "store", openFailure: "cannot open the store \(redact(uri))"
+        ) { info in
             switch OSSL_STORE_INFO_get_type(info) {
             case OSSL_STORE_INFO_NAME:
                 let name = OSSL_STORE_INFO_get0_NAME(info).map { String(cString: $0) }
@@ -146,5 +112,36 @@ extension OpenSSLCredentialLoader {
         }
         ERR_clear_error()
         return objects
+    }
+}
+
+extension OpenSSLCredentialLoader {
+    /// Opens the store at `uri` (asking `passphrase` for a PIN or passphrase, never a
+    /// terminal) and hands each item to `body`; the item is freed when `body` returns.
+    func forEachItem(
+        in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
+    ) throws(TLSError) {
+        guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {
+            throw TLSError(.internal, "UI_UTIL_wrap_read_pem_callback failed")
+        }
+        defer { UI_destroy_method(ui) }
+        // OpenSSL holds only an unretained pointer to the box and may call the PIN callback
+        // at any point until the store is closed: keep it alive until then.
+        try withExtendedLifetime(passphrase) { () throws(TLSError) in
+            ERR_clear_error()
+            let unmanaged = Unmanaged.passUnretained(passphrase).toOpaque()
+            guard let store = OSSL_STORE_open_ex(uri, library.pointer, library.propertyQuery, ui, unmanaged, nil, nil, nil) else {
+                throw TLSError(.configuration, openFailure, backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
+            }
+            defer { OSSL_STORE_close(store) }
+            while OSSL_STORE_eof(store) == 0 {
+                guard let info = OSSL_STORE_load(store) else {
+                    if OSSL_STORE_error(store) != 0 { break }
+                    continue
+                }
+                defer { OSSL_STORE_INFO_free(info) }
+                body(info)
+            }
+        }
     }
 }

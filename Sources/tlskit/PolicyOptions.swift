@@ -48,17 +48,8 @@ struct PolicyOptions: ParsableArguments {
         }
     }
 
-    /// Applies the options to a client configuration.
-    func apply(to config: inout TLSClientConfiguration) throws {
-        if let policy = try securityPolicy() { config.securityPolicy = policy }
-        config.cipherSuites = try cipherSuites()
-        config.keyExchangeGroups = try keyExchangeGroups()
-        config.maximumChainLength = verifyDepth
-        config.revocationLists = crls.map { .file($0) }
-    }
-
-    /// Applies the options to a server configuration.
-    func apply(to config: inout TLSServerConfiguration) throws {
+    /// Applies the options to a client or server configuration.
+    func apply(to config: inout some PolicyConfigurable) throws {
         if let policy = try securityPolicy() { config.securityPolicy = policy }
         config.cipherSuites = try cipherSuites()
         config.keyExchangeGroups = try keyExchangeGroups()
@@ -66,3 +57,15 @@ struct PolicyOptions: ParsableArguments {
         config.revocationLists = crls.map { .file($0) }
     }
 }
+
+/// The settings ``PolicyOptions`` sets, which client and server configurations share.
+protocol PolicyConfigurable {
+    var securityPolicy: TLSSecurityPolicy { get set }
+    var cipherSuites: [TLSCipherSuite]? { get set }
+    var keyExchangeGroups: [TLSNamedGroup]? { get set }
+    var maximumChainLength: Int? { get set }
+    var revocationLists: [TLSRevocationList] { get set }
+}
+
+extension TLSClientConfiguration: PolicyConfigurable {}
+extension TLSServerConfiguration: PolicyConfigurable {}
