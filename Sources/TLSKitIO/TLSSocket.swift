@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 public import TLSKit
-import Synchronization
 
 /// A blocking TLS socket for any backend, built only on the public sans-I/O
 /// `TLSConnection` API.
@@ -29,14 +28,14 @@ public final class TLSSocket {
     /// The peer's address as text, when known.
     public let peerAddress: String?
 
-    private let inBuffer: UnsafeMutableRawBufferPointer
-    private let outBuffer: UnsafeMutableRawBufferPointer
+    let inBuffer: UnsafeMutableRawBufferPointer
+    let outBuffer: UnsafeMutableRawBufferPointer
     /// Non-blocking mode: TLS bytes taken from the connection but not yet accepted by the
     /// kernel (from `pendingStart`).
-    private var pendingSend: [UInt8] = []
-    private var pendingStart = 0
+    var pendingSend: [UInt8] = []
+    var pendingStart = 0
     /// Whether the socket is in non-blocking mode (see ``setNonBlocking(_:)``).
-    public private(set) var isNonBlocking = false
+    public internal(set) var isNonBlocking = false
     private static let bufferSize = 65_536
     /// The time-out for single reads and writes, and the overall bound of handshake,
     /// shutdown and unwrap.
@@ -131,127 +130,6 @@ public final class TLSSocket {
         throw lastError
     }
 
-    // MARK: - Non-blocking use
-
-    /// Puts the socket in non-blocking mode (or back). In non-blocking mode use the `try…`
-    /// operations, which answer ``TLSIOResult/wouldBlockOnRead`` or
-    /// ``TLSIOResult/wouldBlockOnWrite`` instead of waiting, so the socket can sit in any
-    /// poll/epoll loop: wait for the named readiness of ``fileDescriptor`` and call again.
-    public func setNonBlocking(_ on: Bool) {
-        guard fileDescriptor >= 0 else { return }
-        let flags = fcntl(fileDescriptor, F_GETFL)
-        _ = fcntl(fileDescriptor, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)
-        isNonBlocking = on
-    }
-
-    /// Advances the handshake without blocking.
-    ///
-    /// - Returns: `.completed(0)` once it is done; a would-block result otherwise.
-    public func tryHandshake() throws(TLSError) -> TLSIOResult {
-        while true {
-            if try !tryFlushPending() { return .wouldBlockOnWrite }
-            let status: TLSHandshakeStatus
-            do { status = try connection.handshake() } catch {
-                _ = try? tryFlushPending()
-                throw error
-            }
-            if try !tryFlushPending() { return .wouldBlockOnWrite }
-            switch status {
-            case .complete: return .completed(0)
-            case .outputPending: continue
-            case .needsInput: if try !tryFill() { return .wouldBlockOnRead }
-            }
-        }
-    }
-
-    /// Reads without blocking: `.completed(n)` with n ≥ 1 plaintext bytes, `.closed` after
-    /// the peer's close_notify, or a would-block result.
-    public func tryReceive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSIOResult {
-        if !connection.isHandshakeComplete {
-            let progress = try tryHandshake()
-            guard progress == .completed(0) else { return progress }
-        }
-        while true {
-            if try !tryFlushPending() { return .wouldBlockOnWrite }
-            let result: TLSReadResult
-            do { result = try connection.read(into: buffer) } catch {
-                _ = try? tryFlushPending()
-                throw error
-            }
-            switch result {
-            case .bytes(let n):
-                _ = try tryFlushPending()
-                return .completed(n)
-            case .closed:
-                return .closed
-            case .needsInput:
-                if try !tryFill() { return .wouldBlockOnRead }
-            }
-        }
-    }
-
-    /// Encrypts `bytes` and sends as much as the kernel takes now. Returns `.completed(n)`
-    /// with the plaintext bytes accepted (all of them); the records not yet sent wait until
-    /// ``tryFlush()`` (call it when the socket is writable). While records are waiting,
-    /// nothing more is accepted: `.wouldBlockOnWrite`.
-    public func trySend(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> TLSIOResult {
-        if !connection.isHandshakeComplete {
-            let progress = try tryHandshake()
-            guard progress == .completed(0) else { return progress }
-        }
-        if try !tryFlushPending() { return .wouldBlockOnWrite }
-        let n = try connection.write(bytes)
-        _ = try tryFlushPending()
-        return .completed(n)
-    }
-
-    /// Sends waiting records without blocking: `.completed(0)` when none are left.
-    public func tryFlush() throws(TLSError) -> TLSIOResult {
-        try tryFlushPending() ? .completed(0) : .wouldBlockOnWrite
-    }
-
-    /// Moves the connection's output to the kernel; `false` if the kernel would block.
-    private func tryFlushPending() throws(TLSError) -> Bool {
-        while true {
-            if pendingStart == pendingSend.count {
-                pendingSend.removeAll(keepingCapacity: true)
-                pendingStart = 0
-                guard connection.pendingOutputByteCount > 0 else { return true }
-                let n = connection.drainOutput(into: outBuffer)
-                pendingSend.append(contentsOf: UnsafeRawBufferPointer(rebasing: outBuffer[0..<n]))
-            }
-            guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
-            let sent = pendingSend.withUnsafeBytes {
-                Glibc.send(fileDescriptor, $0.baseAddress! + pendingStart, $0.count - pendingStart, POSIX.noSignal)
-            }
-            if sent < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return false }
-                throw POSIX.ioError("send()")
-            }
-            pendingStart += sent
-        }
-    }
-
-    /// Reads what the kernel has into the connection; `false` if it would block.
-    private func tryFill() throws(TLSError) -> Bool {
-        guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
-        while true {
-            let n = recv(fileDescriptor, inBuffer.baseAddress, inBuffer.count, 0)
-            if n > 0 {
-                try connection.receive(UnsafeRawBufferPointer(rebasing: inBuffer[0..<n]))
-                return true
-            }
-            if n == 0 {
-                connection.receiveEndOfInput()
-                return true
-            }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return false }
-            throw POSIX.ioError("recv()")
-        }
-    }
-
     /// Changes the time-out for later reads and writes, and the overall bound of later
     /// handshakes, shutdowns and unwraps (`nil`: wait forever).
     public func setTimeout(_ timeout: Duration?) {
@@ -283,19 +161,9 @@ public final class TLSSocket {
     ///   time-out, however the peer spaces its bytes.
     public func handshake() throws(TLSError) {
         let deadline = Deadline(timeout, "the TLS handshake")
-        while true {
-            let status: TLSHandshakeStatus
-            do { status = try connection.handshake() } catch {
-                try? flush(deadline)  // tell the peer why, if we can
-                throw error
-            }
-            try flush(deadline)
-            switch status {
-            case .complete: return
-            case .outputPending: continue
-            case .needsInput: try fill(deadline)
-            }
-        }
+        _ = try connection.driveHandshake(
+            flush: { () throws(TLSError) in try flush(deadline); return true },
+            fill: { () throws(TLSError) in try fill(deadline); return true })
     }
 
     /// Sends all of `bytes` (encrypting, then writing to the socket).
@@ -326,23 +194,11 @@ public final class TLSSocket {
     ///   `TLSError.Code.timeout` when the read time-out passes.
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int {
         if !connection.isHandshakeComplete { try handshake() }
-        while true {
-            let result: TLSReadResult
-            do { result = try connection.read(into: buffer) } catch {
-                try? flush()
-                throw error
-            }
-            switch result {
-            case .bytes(let n):
-                try flush()
-                return n
-            case .closed:
-                return 0
-            case .needsInput:
-                try flush()
-                try fill()
-            }
-        }
+        let outcome = try connection.driveRead(
+            into: buffer, flush: { () throws(TLSError) in try flush(); return true },
+            fill: { () throws(TLSError) in try fill(); return true })
+        guard case .done(.bytes(let n)) = outcome else { return 0 }
+        return n
     }
 
     /// Receives up to `maximumCount` bytes; `nil` once the peer has closed cleanly.
@@ -501,130 +357,5 @@ public final class TLSSocket {
             if deadline?.end != nil && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }  // poll again
             throw POSIX.ioError("recv()")
         }
-    }
-}
-
-/// The result of a non-blocking ``TLSSocket`` operation.
-public enum TLSIOResult: Hashable, Sendable {
-    /// Done: the number of plaintext bytes moved (0 for a handshake or a flush).
-    case completed(Int)
-    /// Wait until the socket is readable, then call again.
-    case wouldBlockOnRead
-    /// Wait until the socket is writable, then call again.
-    case wouldBlockOnWrite
-    /// The peer sent close_notify.
-    case closed
-}
-
-/// A listening TCP socket that accepts TLS connections for a server context.
-///
-/// Thread-safety: `Sendable`. ``accept()`` may be called from several threads (the kernel
-/// hands each connection to one caller), and ``close()`` from any thread stops a blocked
-/// ``accept()``. The sockets it returns are independent, each with one owner.
-public final class TLSListener: @unchecked Sendable {
-    // @unchecked: `fileDescriptor` and `host`/`port` are immutable; `state` is behind a
-    // Mutex; `timeout` is meant to be set before accepting starts.
-    /// The server context every accepted connection uses.
-    public let context: any TLSServerContext
-    /// The listening file descriptor (no longer valid after ``close()``).
-    public let fileDescriptor: Int32
-    /// Whether ``close()`` was called, how many ``accept()`` calls are using the descriptor,
-    /// and whether it was closed: the descriptor is closed only once no accept() can still
-    /// pass its number to the kernel (where a reused number would accept on another socket).
-    private let state = Mutex((closed: false, accepting: 0, released: false))
-    /// The address actually bound (useful with port 0).
-    public let host: String
-    /// The port actually bound (useful with port 0).
-    public let port: UInt16
-    /// Time-out applied to accepted sockets. Default 30 s.
-    public var timeout: Duration?
-
-    /// Binds and listens on `host:port` (port 0 picks a free port).
-    public init(host: String, port: UInt16, context: any TLSServerContext, backlog: Int32 = 128) throws(TLSError) {
-        self.context = context
-        self.timeout = .seconds(30)
-        guard let (family, address) = try POSIX.resolve(host: host, port: port, passive: true).first else {
-            throw TLSError(.io, "no address to listen on for \(host)")
-        }
-        let fd = socket(family, POSIX.streamType, 0)
-        guard fd >= 0 else { throw POSIX.ioError("socket()") }
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = address.withUnsafeBytes { raw in
-            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
-        }
-        guard bound == 0, listen(fd, backlog) == 0 else {
-            let error = POSIX.ioError("listening on \(host):\(port)")
-            Glibc.close(fd)
-            throw error
-        }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        let described = withUnsafeBytes(of: &storage) { POSIX.describe($0.baseAddress!) }
-        self.fileDescriptor = fd
-        self.host = described.host
-        self.port = described.port
-    }
-
-    deinit { close() }
-
-    /// Waits for a TCP connection and returns it as a TLS socket whose handshake has not
-    /// run yet (call ``TLSSocket/handshake()``, e.g. on a worker thread).
-    public func accept() throws(TLSError) -> TLSSocket {
-        let entered = state.withLock { s -> Bool in
-            guard !s.closed else { return false }
-            s.accepting += 1
-            return true
-        }
-        guard entered else { throw TLSError(.closed, "the listener was closed") }
-        defer { leaveAccept() }
-        while true {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(fileDescriptor, $0, &length) }
-            }
-            if fd < 0 {
-                if state.withLock({ $0.closed }) { throw TLSError(.closed, "the listener was closed") }
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                throw POSIX.ioError("accept()")
-            }
-            var one: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let peer = withUnsafeBytes(of: &storage) { POSIX.describe($0.baseAddress!) }
-            let connection: any TLSConnection
-            do { connection = try context.makeConnection() } catch {
-                Glibc.close(fd)
-                throw error
-            }
-            return TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(peer.host):\(peer.port)")
-        }
-    }
-
-    /// Stops listening; a blocked ``accept()`` then throws `TLSError.Code.closed`. The
-    /// descriptor is closed at once, or by the last ``accept()`` still running.
-    public func close() {
-        let closeNow = state.withLock { s -> Bool in
-            guard !s.closed else { return false }
-            s.closed = true
-            Glibc.shutdown(fileDescriptor, Int32(SHUT_RDWR))  // wakes every blocked accept()
-            guard s.accepting == 0 else { return false }
-            s.released = true
-            return true
-        }
-        if closeNow { Glibc.close(fileDescriptor) }
-    }
-
-    private func leaveAccept() {
-        let closeNow = state.withLock { s -> Bool in
-            s.accepting -= 1
-            guard s.closed, s.accepting == 0, !s.released else { return false }
-            s.released = true
-            return true
-        }
-        if closeNow { Glibc.close(fileDescriptor) }
     }
 }
