@@ -73,6 +73,9 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     private var readHeld = false
     private var idleTimer: Scheduled<Void>?
     private var lastActivity = NIODeadline.now()
+    /// A fatal error's alert is being written, or was written and our output closed: input is
+    /// read and dropped (see `lingerAfterAlert`), and the application's close waits for that.
+    private var failing = false
 
     /// The default ``bufferLimit``: 64 KiB.
     public static let defaultBufferLimit = 65_536
@@ -199,6 +202,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             context.fireChannelRead(data)
             return
         }
+        if failing { return }  // after our fatal alert: read only so the peer's bytes cause no reset
         let bytes = unwrapInboundIn(data)
         lastActivity = .now()
         if state == .closing {
@@ -260,7 +264,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// no more input is read, so an echoing or answering application cannot be made to buffer
     /// without bound. The read goes through once the channel is writable again.
     public func read(context: ChannelHandlerContext) {
-        if state != .unwrapped, !context.channel.isWritable {
+        if state != .unwrapped, !failing, !context.channel.isWritable {
             readHeld = true
             return
         }
@@ -309,6 +313,11 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             context.close(mode: .output, promise: promise)
             return
         }
+        if failing, mode == .all {
+            // The alert of a fatal error is on its way; lingerAfterAlert closes the channel.
+            if let promise { context.channel.closeFuture.cascade(to: promise) }
+            return
+        }
         guard mode == .all, state == .active else {
             context.close(mode: mode, promise: promise)
             return
@@ -326,9 +335,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         while true {
             let status: TLSHandshakeStatus
             do { status = try connection.handshake() } catch {
-                writeOutput(context: context, promise: nil)
-                context.flush()
-                fail(context: context, error)
+                fail(context: context, error)  // writes the alert (and what came before it) first
                 return
             }
             writeOutput(context: context, promise: nil)
@@ -499,7 +506,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Ends the connection after a fatal error. Whatever the engine queued goes out first —
     /// the alert that tells the peer why, and anything queued before it (a TLS 1.3
     /// NewSessionTicket, the rest of a flight) — and the channel closes once those bytes
-    /// are written, or after ``alertGracePeriod`` if the peer does not take them.
+    /// are written (then our output closes, and the channel once the peer closes, within
+    /// ``lingerPeriod``), or after ``alertGracePeriod`` if the peer does not take them.
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
         cancelHandshakeTimer()
@@ -510,6 +518,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         var written: EventLoopFuture<Void>?
         if context.channel.isActive, connection.pendingOutputByteCount > 0 {
             let promise = context.eventLoop.makePromise(of: Void.self)
+            failing = true
             writeOutput(context: context, promise: promise)
             context.flush()
             written = promise.futureResult
@@ -526,11 +535,31 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let deadline = context.eventLoop.scheduleTask(in: Self.alertGracePeriod) { bound.value.close(promise: nil) }
-        written.whenComplete { _ in
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        written.whenComplete { result in
             deadline.cancel()
-            bound.value.close(promise: nil)
+            guard case .success = result else { return bound.value.close(promise: nil) }
+            handler.value.lingerAfterAlert(context: bound.value)
         }
     }
+
+    /// Once the alert is written: closes our output (FIN after the alert), then reads and drops
+    /// input until the peer closes, for at most ``lingerPeriod``, before closing the channel.
+    /// Closing at once would make the kernel answer bytes the peer sent after the offending
+    /// record (the rest of its flight) with a TCP reset, and a reset can destroy the alert
+    /// in the peer's receive buffer before the peer reads it. (`openssl s_server` does the same.)
+    private func lingerAfterAlert(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.close(mode: .output).whenFailure { _ in bound.value.close(promise: nil) }
+        let timer = context.eventLoop.scheduleTask(in: Self.lingerPeriod) { bound.value.close(promise: nil) }
+        context.channel.closeFuture.whenComplete { _ in timer.cancel() }
+        context.read()
+    }
+
+    /// How long a failed connection goes on reading (and dropping) the peer's input after its
+    /// alert, so that input does not reset the connection before the peer has read the alert.
+    static let lingerPeriod = TimeAmount.milliseconds(500)
 
     /// How long a failed connection waits for its alert to be written before closing anyway
     /// (a peer that does not read cannot hold the channel open).

@@ -171,6 +171,44 @@ struct HostilePeerTests {
         #expect(error?.code == .certificateVerification || error?.code == .handshake, "\(String(describing: error))")
     }
 
+    /// A peer that goes on sending after the record the server rejects (a TLS 1.3 client's
+    /// CertificateVerify and Finished after a bad Certificate, say) must still read the alert.
+    /// Closing at once makes the kernel answer those bytes with a reset, and the reset destroys
+    /// the alert in the peer's receive buffer; `openssl s_server` lingers to prevent that, and
+    /// so must TLSChannelHandler. The probe sends an unknown content type instead of a
+    /// ClientHello, waits for the server's answer to arrive, sends 1000 bytes more, and then
+    /// reads: `ALERT <hex record>` / `EOF` / `RESET`.
+    static let lateBytesProbe = """
+        import select, socket, sys
+        raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+        raw.sendall(bytes([0x63, 3, 3, 0, 5]) + b"hello")
+        if not select.select([raw], [], [], 10)[0]:
+            print("TIMEOUT"); sys.exit(0)
+        try:
+            raw.sendall(b"x" * 1000)  # the rest of a flight, after the server failed
+            data = b""
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            print("RESET"); sys.exit(0)
+        print(("ALERT " + data[:7].hex()) if data[:1] == bytes([0x15]) else "EOF " + data.hex())
+        """
+
+    @Test(arguments: TestBackends.all)
+    func nioServerAlertSurvivesBytesThePeerSendsAfterTheBadRecord(backend: BackendUnderTest) throws {
+        let (probe, error) = try Self.withNIOServer(backend: backend) { port in
+            let python = try PeerProcess("python3", ["-c", Self.lateBytesProbe, "\(port)"])
+            #expect(python.finish() == 0, "\(python.standardError)")
+            return python.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // A plaintext fatal alert: level 2, unexpected_message (10).
+        #expect(["ALERT 1503030002020a", "ALERT 1503010002020a"].contains(probe), "the client saw: \(probe)")
+        #expect(error != nil)
+    }
+
     // MARK: TLSSocket and TLSStream
 
     /// A TLSListener server for one connection: handshake, echo until an error, then close
