@@ -20,14 +20,17 @@ extension TLSConnection {
     /// before each step and after it; when the engine fails, what it queued (its alert, and
     /// anything before it) is flushed as far as the transport takes it, then the error is
     /// thrown.
+    ///
+    /// With `flushesOnFailure` false the caller sends the failure's output itself (SwiftNIO
+    /// closes the channel only once the alert is written).
     package func driveHandshake(
-        flush: () throws(TLSError) -> Bool, fill: () throws(TLSError) -> Bool
+        flushesOnFailure: Bool = true, flush: () throws(TLSError) -> Bool, fill: () throws(TLSError) -> Bool
     ) throws(TLSError) -> TLSDriveOutcome<Void> {
         while true {
             if try !flush() { return .wouldBlockOnWrite }
             let status: TLSHandshakeStatus
             do { status = try handshake() } catch {
-                _ = try? flush()
+                if flushesOnFailure { _ = try? flush() }
                 throw error
             }
             if try !flush() { return .wouldBlockOnWrite }
@@ -44,12 +47,13 @@ extension TLSConnection {
     /// engine answers (a KeyUpdate, a ticket) are flushed before the read returns, as the
     /// sans-I/O contract asks; a failure flushes the alert before it is thrown.
     package func driveRead(
-        into buffer: UnsafeMutableRawBufferPointer, flush: () throws(TLSError) -> Bool, fill: () throws(TLSError) -> Bool
+        into buffer: UnsafeMutableRawBufferPointer, flushesOnFailure: Bool = true,
+        flush: () throws(TLSError) -> Bool, fill: () throws(TLSError) -> Bool
     ) throws(TLSError) -> TLSDriveOutcome<TLSReadResult> {
         while true {
             let result: TLSReadResult
             do { result = try read(into: buffer) } catch {
-                _ = try? flush()
+                if flushesOnFailure { _ = try? flush() }
                 throw error
             }
             switch result {

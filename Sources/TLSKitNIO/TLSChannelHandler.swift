@@ -43,7 +43,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    private enum State {
+    enum State {
         case handshaking
         case active
         /// We sent close_notify and closed the TCP output; reading goes on.
@@ -57,25 +57,25 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         case closed
     }
 
-    private let connection: any TLSConnection
-    private var state = State.handshaking
-    private var buffered: [(ByteBuffer, EventLoopPromise<Void>?)] = []
-    private var readBuffer: ByteBuffer?
-    private let handshakeTimeout: TimeAmount?
-    private var handshakeTimer: Scheduled<Void>?
-    private var storedContext: ChannelHandlerContext?
-    private var unwrapPromise: EventLoopPromise<Void>?
+    let connection: any TLSConnection
+    var state = State.handshaking
+    var buffered: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    var readBuffer: ByteBuffer?
+    let handshakeTimeout: TimeAmount?
+    var handshakeTimer: Scheduled<Void>?
+    var storedContext: ChannelHandlerContext?
+    var unwrapPromise: EventLoopPromise<Void>?
     /// Bytes held in `buffered`.
-    private var bufferedByteCount = 0
+    var bufferedByteCount = 0
     /// Ciphertext received after the peer's close_notify.
-    private var inputAfterCloseNotify = 0
+    var inputAfterCloseNotify = 0
     /// A `read()` held back while the channel was not writable.
-    private var readHeld = false
-    private var idleTimer: Scheduled<Void>?
-    private var lastActivity = NIODeadline.now()
+    var readHeld = false
+    var idleTimer: Scheduled<Void>?
+    var lastActivity = NIODeadline.now()
     /// A fatal error's alert is being written, or was written and our output closed: input is
     /// read and dropped (see `lingerAfterAlert`), and the application's close waits for that.
-    private var failing = false
+    var failing = false
 
     /// The default ``bufferLimit``: 64 KiB.
     public static let defaultBufferLimit = 65_536
@@ -148,49 +148,6 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         storedContext = nil
     }
 
-    /// Passes on the cleartext that followed the peer's close_notify when ``stopTLS(promise:)``
-    /// removes the handler.
-    public func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
-        if state == .unwrapped {
-            let leftover = connection.takeUnprocessedInput()
-            if !leftover.isEmpty {
-                context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: leftover)))
-                context.fireChannelReadComplete()
-            }
-        }
-        context.leavePipeline(removalToken: removalToken)
-    }
-
-    /// Ends TLS on this channel and returns it to cleartext (STARTTLS reversal, e.g. FTP's CCC):
-    /// sends close_notify, waits for the peer's, then removes this handler from the pipeline.
-    /// Plaintext the peer sent before its close_notify is delivered as usual; cleartext it sent
-    /// after is passed up the pipeline before `promise` succeeds. If the peer already sent
-    /// close_notify (an `inputClosed` event), the handler is removed at once.
-    ///
-    /// Fails the promise with `TLSError.Code.invalidState` before the handshake has completed
-    /// or after close, and with `TLSError.Code.raggedEOF` if the peer hangs up instead of
-    /// answering. Thread-safety: call it on the channel's event loop.
-    public func stopTLS(promise: EventLoopPromise<Void>?) {
-        guard let context = storedContext else {
-            promise?.fail(TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline; call it on a handler that was added to the channel"))
-            return
-        }
-        context.eventLoop.preconditionInEventLoop()
-        switch state {
-        case .active:
-            state = .unwrapping
-            unwrapPromise = promise
-            sendCloseNotify(context: context)
-            readPlaintext(context: context)  // the peer's close_notify may already be here
-        case .closing where context.channel.isActive:
-            unwrapPromise = promise
-            finishUnwrap(context: context)
-        default:
-            promise?.fail(TLSError(
-                .invalidState, "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing; call it after the handshakeCompleted event and before close"))
-        }
-    }
-
     public func channelActive(context: ChannelHandlerContext) {
         startHandshakeTimer(context: context)
         if connection.side == .client { advanceHandshake(context: context) }
@@ -230,15 +187,20 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if state == .active || state == .outputClosed || state == .handshaking {
+        switch state {
+        case .handshaking:
             connection.receiveEndOfInput()
-            if state == .handshaking { advanceHandshake(context: context) } else { readPlaintext(context: context) }
-        }
-        if state == .unwrapping {
+            advanceHandshake(context: context)
+        case .active, .outputClosed:
+            connection.receiveEndOfInput()
+            readPlaintext(context: context)
+        case .unwrapping:
             let error = TLSError(.raggedEOF, "the peer closed the connection instead of answering close_notify; the channel cannot return to cleartext")
             unwrapPromise?.fail(error)
             unwrapPromise = nil
             context.fireErrorCaught(error)
+        case .unwrapped, .closing, .closed:
+            break
         }
         state = .closed
         cancelHandshakeTimer()
@@ -330,53 +292,56 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     // MARK: Engine steps
 
-    private func advanceHandshake(context: ChannelHandlerContext) {
+    func advanceHandshake(context: ChannelHandlerContext) {
         guard state == .handshaking else { return }
-        while true {
-            let status: TLSHandshakeStatus
-            do { status = try connection.handshake() } catch {
-                fail(context: context, error)  // writes the alert (and what came before it) first
-                return
-            }
-            writeOutput(context: context, promise: nil)
-            switch status {
-            case .outputPending:
-                continue
-            case .needsInput:
-                context.flush()
-                return
-            case .complete:
-                context.flush()
-                cancelHandshakeTimer()
-                state = .active
-                startIdleTimer(context: context)
-                let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
-                context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
-                let pending = buffered
-                buffered.removeAll()
-                bufferedByteCount = 0
-                for (bytes, promise) in pending { write(context: context, data: wrapOutboundOut(bytes), promise: promise) }
-                if !pending.isEmpty { context.flush() }
-                readPlaintext(context: context)  // records that came with the last flight
-                return
-            }
+        // Input comes in channelRead, so "fill" never has more now; writes always go out.
+        let outcome: TLSDriveOutcome<Void>
+        do {
+            outcome = try connection.driveHandshake(
+                flushesOnFailure: false,  // fail() writes the alert and closes once it is written
+                flush: { writeOutput(context: context, promise: nil); return true }, fill: { false })
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        context.flush()
+        switch outcome {
+        case .wouldBlockOnRead, .wouldBlockOnWrite:
+            return
+        case .done:
+            cancelHandshakeTimer()
+            state = .active
+            startIdleTimer(context: context)
+            let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
+            context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
+            let pending = buffered
+            buffered.removeAll()
+            bufferedByteCount = 0
+            for (bytes, promise) in pending { write(context: context, data: wrapOutboundOut(bytes), promise: promise) }
+            if !pending.isEmpty { context.flush() }
+            readPlaintext(context: context)  // records that came with the last flight
         }
     }
 
-    private func readPlaintext(context: ChannelHandlerContext) {
+    func readPlaintext(context: ChannelHandlerContext) {
         var delivered = false
         while true {
             // Reuse the last empty buffer: a read that finds nothing allocates nothing new.
             var buffer = readBuffer ?? context.channel.allocator.buffer(capacity: 16_384)
             readBuffer = nil
             buffer.clear()
-            var outcome = TLSReadResult.needsInput
+            var outcome = TLSDriveOutcome<TLSReadResult>.wouldBlockOnRead
             var failure: TLSError?
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { raw in
-                switch Result(catching: { () throws(TLSError) in try connection.read(into: raw) }) {
+                let step = Result { () throws(TLSError) in
+                    try connection.driveRead(
+                        into: raw, flushesOnFailure: false, flush: { writeOutput(context: context, promise: nil); return true },
+                        fill: { false })
+                }
+                switch step {
                 case .success(let result):
                     outcome = result
-                    if case .bytes(let n) = result { return n }
+                    if case .done(.bytes(let n)) = result { return n }
                 case .failure(let error):
                     failure = error
                 }
@@ -388,16 +353,15 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 return
             }
             switch outcome {
-            case .bytes:
+            case .done(.bytes):
                 delivered = true
                 context.fireChannelRead(wrapInboundOut(buffer))
-            case .needsInput:
+            case .wouldBlockOnRead, .wouldBlockOnWrite, .done(.needsInput):
                 readBuffer = buffer
                 if delivered { context.fireChannelReadComplete() }
-                writeOutput(context: context, promise: nil)
                 context.flush()
                 return
-            case .closed:
+            case .done(.closed):
                 if delivered { context.fireChannelReadComplete() }
                 switch state {
                 case .active:
@@ -410,7 +374,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                     context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
                 case .unwrapping:
                     finishUnwrap(context: context)
-                default:
+                case .handshaking, .unwrapped, .closing, .closed:
                     break
                 }
                 return
@@ -419,7 +383,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Moves every pending TLS byte into the channel, in one buffer per drain.
-    private func writeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    func writeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         var promise = promise
         while connection.pendingOutputByteCount > 0 {
             var buffer = context.channel.allocator.buffer(capacity: connection.pendingOutputByteCount)
@@ -431,137 +395,4 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         promise?.succeed(())
     }
-
-    private func startHandshakeTimer(context: ChannelHandlerContext) {
-        guard let timeout = handshakeTimeout, handshakeTimer == nil, state == .handshaking else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        handshakeTimer = context.eventLoop.scheduleTask(in: timeout) {
-            let (handler, context) = bound.value
-            guard handler.state == .handshaking else { return }
-            let seconds = Double(timeout.nanoseconds) / 1e9
-            handler.fail(context: context, TLSError(
-                .timeout,
-                "the TLS handshake did not complete within \(seconds) s (the peer is silent, slow or not speaking TLS); "
-                    + "the connection was closed — raise handshakeTimeout if the peer is legitimately slow"))
-        }
-    }
-
-    private func cancelHandshakeTimer() {
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-    }
-
-    /// Arms the idle timer for `lastActivity + idleTimeout`; when it fires early (there was
-    /// activity meanwhile) it re-arms itself, so activity costs no timer operations.
-    private func startIdleTimer(context: ChannelHandlerContext) {
-        guard let timeout = idleTimeout else { return }
-        lastActivity = .now()
-        scheduleIdleCheck(context: context, timeout: timeout)
-    }
-
-    private func scheduleIdleCheck(context: ChannelHandlerContext, timeout: TimeAmount) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(deadline: lastActivity + timeout) {
-            let (handler, context) = bound.value
-            handler.idleTimer = nil
-            guard handler.state == .active || handler.state == .outputClosed else { return }
-            if NIODeadline.now() < handler.lastActivity + timeout {
-                handler.scheduleIdleCheck(context: context, timeout: timeout)
-                return
-            }
-            let seconds = Double(timeout.nanoseconds) / 1e9
-            let error = TLSError(
-                .timeout,
-                "the connection was idle (no input, no writes) for \(seconds) s after the handshake and was closed; "
-                    + "raise or clear TLSChannelHandler.idleTimeout if long silences are expected")
-            if handler.state == .active { handler.sendCloseNotify(context: context) }
-            handler.state = .closed
-            context.fireErrorCaught(error)
-            context.close(promise: nil)
-        }
-    }
-
-    private func cancelIdleTimer() {
-        idleTimer?.cancel()
-        idleTimer = nil
-    }
-
-    /// Queues our close_notify and pushes it out. A shutdown error is not reported here: the
-    /// connection is ending either way, and a failed send shows up as the channel's own error.
-    private func sendCloseNotify(context: ChannelHandlerContext) {
-        _ = try? connection.shutdown()
-        writeOutput(context: context, promise: nil)
-        context.flush()
-    }
-
-    private func finishUnwrap(context: ChannelHandlerContext) {
-        state = .unwrapped
-        let promise = unwrapPromise
-        unwrapPromise = nil
-        let removed = context.eventLoop.makePromise(of: Void.self)
-        removed.futureResult.cascade(to: promise)
-        context.pipeline.syncOperations.removeHandler(context: context, promise: removed)
-    }
-
-    /// Ends the connection after a fatal error. Whatever the engine queued goes out first —
-    /// the alert that tells the peer why, and anything queued before it (a TLS 1.3
-    /// NewSessionTicket, the rest of a flight) — and the channel closes once those bytes
-    /// are written (then our output closes, and the channel once the peer closes, within
-    /// ``lingerPeriod``), or after ``alertGracePeriod`` if the peer does not take them.
-    private func fail(context: ChannelHandlerContext, _ error: TLSError) {
-        guard state != .closed else { return }
-        cancelHandshakeTimer()
-        cancelIdleTimer()
-        state = .closed
-        // Written and flushed before the error travels up the pipeline, so a handler that
-        // closes the channel in errorCaught still closes after the alert.
-        var written: EventLoopFuture<Void>?
-        if context.channel.isActive, connection.pendingOutputByteCount > 0 {
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            failing = true
-            writeOutput(context: context, promise: promise)
-            context.flush()
-            written = promise.futureResult
-        }
-        unwrapPromise?.fail(error)
-        unwrapPromise = nil
-        for (_, promise) in buffered { promise?.fail(error) }
-        buffered.removeAll()
-        bufferedByteCount = 0
-        context.fireErrorCaught(error)
-        guard let written else {
-            context.close(promise: nil)
-            return
-        }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let deadline = context.eventLoop.scheduleTask(in: Self.alertGracePeriod) { bound.value.close(promise: nil) }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        written.whenComplete { result in
-            deadline.cancel()
-            guard case .success = result else { return bound.value.close(promise: nil) }
-            handler.value.lingerAfterAlert(context: bound.value)
-        }
-    }
-
-    /// Once the alert is written: closes our output (FIN after the alert), then reads and drops
-    /// input until the peer closes, for at most ``lingerPeriod``, before closing the channel.
-    /// Closing at once would make the kernel answer bytes the peer sent after the offending
-    /// record (the rest of its flight) with a TCP reset, and a reset can destroy the alert
-    /// in the peer's receive buffer before the peer reads it. (`openssl s_server` does the same.)
-    private func lingerAfterAlert(context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.close(mode: .output).whenFailure { _ in bound.value.close(promise: nil) }
-        let timer = context.eventLoop.scheduleTask(in: Self.lingerPeriod) { bound.value.close(promise: nil) }
-        context.channel.closeFuture.whenComplete { _ in timer.cancel() }
-        context.read()
-    }
-
-    /// How long a failed connection goes on reading (and dropping) the peer's input after its
-    /// alert, so that input does not reset the connection before the peer has read the alert.
-    static let lingerPeriod = TimeAmount.milliseconds(500)
-
-    /// How long a failed connection waits for its alert to be written before closing anyway
-    /// (a peer that does not read cannot hold the channel open).
-    static let alertGracePeriod = TimeAmount.seconds(2)
 }
