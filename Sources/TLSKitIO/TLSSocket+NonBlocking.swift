@@ -45,17 +45,19 @@ extension TLSSocket {
         }
     }
 
-    /// Encrypts `bytes` and sends as much as the kernel takes now. Returns `.completed(n)`
-    /// with the plaintext bytes accepted (all of them); the records not yet sent wait until
-    /// ``tryFlush()`` (call it when the socket is writable). While records are waiting,
-    /// nothing more is accepted: `.wouldBlockOnWrite`.
+    /// Encrypts up to 64 KiB of `bytes` and sends as much as the kernel takes now, like
+    /// write(2): `.completed(n)` with the plaintext bytes accepted (1 ≤ n ≤ 65,536; 0 for an
+    /// empty buffer) — call again with the rest. The records not yet sent wait in the socket
+    /// until ``tryFlush()`` (call it when the socket is writable); while any wait, nothing more
+    /// is accepted (`.wouldBlockOnWrite`). So a peer that does not read holds at most one
+    /// call's records here: the socket's memory stays bounded whatever the caller writes.
     public func trySend(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> TLSIOResult {
         if !connection.isHandshakeComplete {
             let progress = try tryHandshake()
             guard progress == .completed(0) else { return progress }
         }
         if try !tryFlushPending() { return .wouldBlockOnWrite }
-        let n = try connection.write(bytes)
+        let n = try connection.write(UnsafeRawBufferPointer(rebasing: bytes.prefix(Self.bufferSize)))
         _ = try tryFlushPending()
         return .completed(n)
     }

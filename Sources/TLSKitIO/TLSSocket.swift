@@ -18,6 +18,12 @@ public import TLSKit
 /// try socket.shutdown()
 /// ```
 ///
+/// Memory: each socket holds two 64 KiB buffers and nothing that grows with the peer's
+/// behaviour. Blocking ``send(_:)-(UnsafeRawBufferPointer)`` writes every record before it
+/// returns, ``receive(into:)`` takes at most 64 KiB from the kernel at a time, and in
+/// non-blocking mode ``trySend(_:)`` accepts at most 64 KiB while earlier records wait — so a
+/// peer that never reads, or sends faster than the application reads, cannot grow it.
+///
 /// Thread-safety: not thread-safe; one owner at a time. The file descriptor is closed by
 /// ``close()`` or when the socket is released.
 public final class TLSSocket {
@@ -36,7 +42,7 @@ public final class TLSSocket {
     var pendingStart = 0
     /// Whether the socket is in non-blocking mode (see ``setNonBlocking(_:)``).
     public internal(set) var isNonBlocking = false
-    private static let bufferSize = 65_536
+    static let bufferSize = 65_536
     /// The time-out for single reads and writes, and the overall bound of handshake,
     /// shutdown and unwrap.
     private var timeout: Duration?

@@ -21,6 +21,10 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
     public let serverName: String
     /// How long each handshake may take; `nil` waits for ever.
     public let handshakeTimeout: TimeAmount?
+    /// Each connection's buffer limit (see ``TLSChannelHandler/bufferLimit``).
+    public let bufferLimit: Int
+    /// Each connection's idle time-out (see ``TLSChannelHandler/idleTimeout``); `nil`: none.
+    public let idleTimeout: TimeAmount?
 
     /// A provider that gives every connection of the bootstrap a client-side ``TLSChannelHandler``.
     ///
@@ -28,10 +32,17 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
     ///   - context: the client context every connection is made from.
     ///   - serverName: the name (DNS or IP address) to verify and to send as SNI.
     ///   - handshakeTimeout: see ``TLSChannelHandler/init(connection:handshakeTimeout:bufferLimit:idleTimeout:)``; default 30 s.
-    public init(context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)) {
+    ///   - bufferLimit: see ``TLSChannelHandler/bufferLimit``; default 64 KiB.
+    ///   - idleTimeout: see ``TLSChannelHandler/idleTimeout``; default `nil` (none).
+    public init(
+        context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30),
+        bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
+    ) {
         self.context = context
         self.serverName = serverName
         self.handshakeTimeout = handshakeTimeout
+        self.bufferLimit = bufferLimit
+        self.idleTimeout = idleTimeout
     }
 
     /// Called by `NIOClientTCPBootstrap.enableTLS()`: makes the bootstrap put a handler in
@@ -39,10 +50,11 @@ public struct TLSKitClientTLSProvider<Bootstrap: NIOClientTCPBootstrapProtocol>:
     public func enableTLS(_ bootstrap: Bootstrap) -> Bootstrap {
         let context = self.context
         let serverName = self.serverName
-        let timeout = handshakeTimeout
+        let (timeout, limit, idle) = (handshakeTimeout, bufferLimit, idleTimeout)
         return bootstrap.protocolHandlers {
             do {
-                return [try TLSChannelHandler(context: context, serverName: serverName, handshakeTimeout: timeout)]
+                let connection = try context.makeConnection(serverName: try TLSServerName(serverName))
+                return [TLSChannelHandler(connection: connection, handshakeTimeout: timeout, bufferLimit: limit, idleTimeout: idle)]
             } catch {
                 return [FailedTLSSetup(error: error)]
             }
@@ -69,22 +81,33 @@ extension ChannelPipeline.SynchronousOperations {
     /// Adds a client-side ``TLSChannelHandler`` verifying `serverName`, and returns it (for
     /// ``TLSChannelHandler/connectionInfo`` or ``TLSChannelHandler/stopTLS(promise:)`` later).
     /// Call it in a channel initializer, before the handlers that speak the application protocol.
+    /// `bufferLimit` and `idleTimeout` are the handler's (see ``TLSChannelHandler/bufferLimit``
+    /// and ``TLSChannelHandler/idleTimeout``); defaults 64 KiB and none.
     @discardableResult
     public func addTLSClientHandler(
-        context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30)
+        context: any TLSClientContext, serverName: String, handshakeTimeout: TimeAmount? = .seconds(30),
+        bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
     ) throws -> TLSChannelHandler {
-        let handler = try TLSChannelHandler(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
+        let handler = TLSChannelHandler(
+            connection: try context.makeConnection(serverName: try TLSServerName(serverName)), handshakeTimeout: handshakeTimeout,
+            bufferLimit: bufferLimit, idleTimeout: idleTimeout)
         try addHandler(handler)
         return handler
     }
 
     /// Adds a server-side ``TLSChannelHandler`` and returns it. Call it in a child channel
     /// initializer, before the handlers that speak the application protocol.
+    /// `bufferLimit` and `idleTimeout` are the handler's (see ``TLSChannelHandler/bufferLimit``
+    /// and ``TLSChannelHandler/idleTimeout``); defaults 64 KiB and none — set an idle
+    /// time-out on servers that face the internet.
     @discardableResult
     public func addTLSServerHandler(
-        context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30)
+        context: any TLSServerContext, handshakeTimeout: TimeAmount? = .seconds(30),
+        bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
     ) throws -> TLSChannelHandler {
-        let handler = try TLSChannelHandler(context: context, handshakeTimeout: handshakeTimeout)
+        let handler = TLSChannelHandler(
+            connection: try context.makeConnection(), handshakeTimeout: handshakeTimeout, bufferLimit: bufferLimit,
+            idleTimeout: idleTimeout)
         try addHandler(handler)
         return handler
     }

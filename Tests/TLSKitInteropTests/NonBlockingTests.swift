@@ -61,4 +61,43 @@ struct NonBlockingTests {
         socket.close()
         peer.finish()
     }
+
+    /// trySend takes at most 64 KiB a call (like write(2)) and nothing while records wait,
+    /// so what the socket buffers is bounded whatever the caller hands it: 1 MiB goes out in
+    /// at least 16 calls.
+    @Test(arguments: TestBackends.all)
+    func trySendTakesAtMost64KiBACall(backend: BackendUnderTest) throws {
+        let pki = InteropPKI.shared
+        let peer = try PeerProcess(
+            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key, "-naccept", "1", "-quiet"])
+        let port = try #require(peer.waitFor { peer.acceptedPort() })
+        let fd = try TLSSocket.openTCP(host: "127.0.0.1", port: port)
+        let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let socket = TLSSocket(fileDescriptor: fd, connection: try context.makeConnection(serverName: try TLSServerName("localhost")))
+        try socket.handshake()
+        socket.setNonBlocking(true)
+        let big = [UInt8](repeating: 0x61, count: 1 << 20)
+        var accepted = 0
+        var completions = 0
+        var waits = 0
+        while accepted < big.count {
+            let result = try big.withUnsafeBytes { try socket.trySend(UnsafeRawBufferPointer(rebasing: $0[accepted...])) }
+            switch result {
+            case .completed(let n):
+                #expect(n >= 1 && n <= 65_536, "trySend accepted \(n) bytes in one call")
+                accepted += n
+                completions += 1
+            case .wouldBlockOnWrite, .wouldBlockOnRead:
+                waits += 1
+                try #require(Self.wait(fd, for: result) && waits < 10_000)
+            case .closed:
+                Issue.record("the peer closed")
+                accepted = big.count
+            }
+        }
+        while try socket.tryFlush() != .completed(0) { try #require(Self.wait(fd, for: .wouldBlockOnWrite)) }
+        #expect(completions >= 16)
+        socket.close()
+        peer.finish()
+    }
 }
