@@ -218,7 +218,8 @@ enum CLI {
         switch error {
         case let e as TLSError:
             let configurationLike = e.code == .configuration || e.code == .unsupportedFeature
-            line = "\(e.code): \(e.message)" + (e.verificationFailure.map { " [\($0.explanation(verificationTime: verificationTime ?? Date()))]" } ?? "")
+            line = "\(e.code): \(e.message)" + commandLineHint(for: e.message)
+                + (e.verificationFailure.map { " [\($0.explanation(verificationTime: verificationTime ?? Date()))]" } ?? "")
             code = configurationLike ? 1 : 2
         case CLIError.usage(let text):
             (line, code) = (text, 1)
@@ -230,6 +231,20 @@ enum CLI {
         // The last line of defence: an identifier given on the command line may carry a PIN.
         FileHandle.standardError.write(Data("tlskit: error: \(TLSRedaction.redactingPIN(line))\n".utf8))
         Foundation.exit(code)
+    }
+
+    /// The library's errors name its API; on the command line, also name the flags that do
+    /// the same.
+    static func commandLineHint(for message: String) -> String {
+        let hints = [
+            ("OpenSSLBackend(providers: [.default, .tpm2()]", "--provider default --provider tpm2 --propquery '?tpm2.signature'"),
+            ("OpenSSLBackend(engines: [.pkcs11()])", "--engine pkcs11"),
+            ("use GnuTLSBackend", "--backend gnutls"),
+            ("TLSPrivateKey's passphrase", "--key-passphrase-env VAR"),
+            ("OpenSSLProvider.tpm2(tcti:", "--tcti device:/dev/tpmrm0 or --tcti tabrmd:bus_type=system"),
+        ]
+        let flags = hints.filter { message.contains($0.0) }.map(\.1)
+        return flags.isEmpty ? "" : " (on the command line: \(flags.joined(separator: "; ")))"
     }
 
     static func unescape(_ text: String) -> String {
