@@ -21,7 +21,9 @@ struct ByteQueue {
         storage.withUnsafeBytes { _ = memcpy(destination, $0.baseAddress! + start, n) }
         start += n
         if start == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= 32_768)
+            // An empty queue keeps at most 4 KiB: an idle connection holds no record-sized
+            // buffers (it has two queues), and bulk transfers pay one allocation per drain.
+            storage.removeAll(keepingCapacity: storage.capacity <= 4_096)
             start = 0
         } else if start > 65_536 && start >= storage.count - start {
             // Compact only once the consumed front is at least as large as what is left, so
