@@ -9,6 +9,8 @@ let package = Package(
     dependencies: [
         .package(name: "TLSKit", path: "..", traits: ["GnuTLS"]),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        // The incumbent, for the side-by-side server benchmark (side_by_side.py).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CTLSKitBenchShim"),
@@ -25,6 +27,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        )
+        ),
+        .executableTarget(
+            name: "TLSKitHTTPBench",
+            dependencies: [
+                .product(name: "TLSKit", package: "TLSKit"),
+                .product(name: "TLSKitOpenSSL", package: "TLSKit"),
+                .product(name: "TLSKitGnuTLS", package: "TLSKit"),
+                .product(name: "TLSKitNIO", package: "TLSKit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

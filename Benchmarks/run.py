@@ -10,6 +10,13 @@ this repository; it works from a clone in a folder of any name.
 
     python3 Benchmarks/run.py [--reps 5] [--callgrind]
     python3 Benchmarks/run.py --quick      # smoke run: 1 rep, fewer iterations, results/latest.md untouched
+    python3 Benchmarks/run.py --check [--quick] [--update-baseline]
+
+--check is the regression guard: it counts instructions with callgrind (deterministic, unlike
+times on a shared machine) for TLSKit on each backend and for the C reference in the same
+run, and fails when a ratio TLSKit / C is more than 5% above results/baseline.json (the
+ratio, not the count, so a different OpenSSL build moves both sides). --update-baseline
+writes the measured ratios as the new baseline (commit it with the change that explains it).
 """
 import argparse
 import json
@@ -57,7 +64,7 @@ def build():
     os.makedirs(WORK, exist_ok=True)
     for binary, source in ((C_BIN, "tls_memory.c"), (C_SOCKET_BIN, "tls_loopback.c")):
         sh("cc", "-O2", "-g", "-Wall", "-o", binary, os.path.join(REFERENCE, source), "-lssl", "-lcrypto", "-lpthread")
-    subprocess.run(["swift", "build", "-c", "release", "--package-path", HERE], check=True)
+    subprocess.run(["swift", "build", "-c", "release", "--package-path", HERE, "--product", "TLSKitBench"], check=True)
     shutil.copy(SWIFT_BIN, SWIFT_BIN + ".nodebug")
     sh("strip", "--strip-debug", SWIFT_BIN + ".nodebug")  # valgrind 3.19 cannot read Swift's DWARF
 
@@ -77,10 +84,75 @@ def callgrind(binary, args):
     raise RuntimeError(out)
 
 
+def instruction_counts(quick):
+    """Instructions per handshake and per bulk byte, C reference first, then each backend:
+    the difference between a run with work and one without, so start-up cancels out."""
+    iters, mib = (50, 16) if quick else (200, 64)
+    instr = []
+    for title, c_args, s_args in (("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"]),
+                                  ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"])):
+        per = []
+        for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
+            a = callgrind(binary, args + ["--warmup", "20", "--iters", str(iters)])
+            b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"])
+            per.append((a - b) / iters)
+        instr.append((title, *per))
+    for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),):
+        per = []
+        for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
+            a = callgrind(binary, args + ["--warmup-mib", "1", "--mib", str(mib)])
+            b = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "0"])
+            per.append((a - b) / (mib << 20))
+        instr.append((title + " (per byte)", *per))
+    return instr
+
+
+BASELINE = os.path.join(HERE, "results", "baseline.json")
+TOLERANCE = 1.05
+
+
+def check(quick, update):
+    """The regression guard: instruction ratios TLSKit / C against the committed baseline."""
+    instr = instruction_counts(quick)
+    measured = {f"{title} [{backend}]": s_i / c_i
+                for title, c_i, *s_is in instr for backend, s_i in zip(BACKENDS, s_is)}
+    if update:
+        with open(BASELINE, "w") as f:
+            json.dump({"tolerance": TOLERANCE, "ratios": {k: round(v, 4) for k, v in measured.items()}}, f, indent=2, sort_keys=True)
+            f.write("\n")
+        print(f"baseline written: {BASELINE}")
+        return 0
+    if not os.path.exists(BASELINE):
+        print(f"no baseline at {BASELINE}: run with --update-baseline and commit it")
+        return 1
+    with open(BASELINE) as f:
+        baseline = json.load(f)["ratios"]
+    worse = []
+    print(f"{'workload':44} {'baseline':>9} {'now':>9} {'change':>8}")
+    for key, ratio in sorted(measured.items()):
+        base = baseline.get(key)
+        if base is None:
+            worse.append(f"{key}: not in the baseline (run --update-baseline)")
+            continue
+        change = ratio / base - 1
+        print(f"{key:44} {base:9.4f} {ratio:9.4f} {change:+8.1%}")
+        if ratio > base * TOLERANCE:
+            worse.append(f"{key}: ratio {ratio:.4f} is {change:+.1%} against the baseline {base:.4f} (limit +{TOLERANCE - 1:.0%})")
+    for key in sorted(set(baseline) - set(measured)):
+        worse.append(f"{key}: in the baseline but not measured")
+    if worse:
+        print("instruction-count regression:\n  " + "\n  ".join(worse))
+        return 1
+    print(f"instruction counts within {TOLERANCE - 1:.0%} of the baseline")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=None, help="runs per workload (default 5, 1 with --quick)")
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--check", action="store_true", help="the callgrind regression guard against results/baseline.json")
+    parser.add_argument("--update-baseline", action="store_true", help="with --check: write the measured ratios as the baseline")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: fewer iterations, 1 rep unless --reps, results/latest.md left alone")
     opts = parser.parse_args()
@@ -88,6 +160,8 @@ def main():
         opts.reps = 1 if opts.quick else 5
     make_certs()
     build()
+    if opts.check:
+        raise SystemExit(check(opts.quick, opts.update_baseline))
 
     iters = "200" if opts.quick else "1000"
     mib = "128" if opts.quick else "1024"
@@ -127,23 +201,7 @@ def main():
     c_heap = statistics.median(m["heap_per_pair"] for m in c_mem)
     s_heap = {b: statistics.median(run(SWIFT_BIN, ["memory", "--backend", b])["heap_per_pair"] for _ in range(3)) for b in BACKENDS}
 
-    instr = []
-    if opts.callgrind:
-        for title, c_args, s_args in (("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"]),
-                                      ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"])):
-            per = []
-            for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
-                a = callgrind(binary, args + ["--warmup", "20", "--iters", "200"])
-                b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"])
-                per.append((a - b) / 200)
-            instr.append((title, *per))
-        for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),):
-            per = []
-            for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
-                a = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "64"])
-                b = callgrind(binary, args + ["--warmup-mib", "1", "--mib", "0"])
-                per.append((a - b) / (64 << 20))
-            instr.append((title + " (per byte)", *per))
+    instr = instruction_counts(quick=False) if opts.callgrind else []
 
     lines = ["| workload | backend | raw C OpenSSL (median) | TLSKit (median; min–max) | ratio TLSKit / C |",
              "|---|---|---|---|---|"]
