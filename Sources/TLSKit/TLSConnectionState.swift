@@ -79,12 +79,7 @@ extension TLSServerName {
     /// The name a client connection verifies: the one given to `makeConnection`, else the
     /// configuration's; throws when there is neither.
     package static func resolve(_ given: TLSServerName?, configured: TLSServerName?) throws(TLSError) -> TLSServerName {
-        guard let name = given ?? configured else {
-            throw TLSError.configuration(
-                field: "serverName",
-                "a client connection needs the server's name to verify its certificate; set "
-                    + "TLSClientConfiguration.serverName or pass serverName: to makeConnection")
-        }
+        guard let name = given ?? configured else { throw .serverNameMissing }
         return name
     }
 }

@@ -92,13 +92,6 @@ extension TLSRevocationList {
     }
 }
 
-extension TLSError {
-    /// No CRL could be read from a revocation list.
-    package static func unreadableRevocationList(field: String, origin: String) -> TLSError {
-        .configuration(field: field, "no CRL could be read from \(origin) (it must hold -----BEGIN X509 CRL----- blocks or one DER CRL)")
-    }
-}
-
 extension TLSPassphrase {
     /// The passphrase's bytes: given, or read from the environment now. Throws when the
     /// environment variable is not set, naming it.

@@ -145,3 +145,18 @@ extension TLSError {
             backendErrors: backendErrors, verificationFailure: failure)
     }
 }
+
+extension TLSError {
+    /// No CRL could be read from a revocation list.
+    package static func unreadableRevocationList(field: String, origin: String) -> TLSError {
+        .configuration(field: field, "no CRL could be read from \(origin) (it must hold -----BEGIN X509 CRL----- blocks or one DER CRL)")
+    }
+
+    /// A client connection was made with no server name to verify.
+    package static var serverNameMissing: TLSError {
+        .configuration(
+            field: "serverName",
+            "a client connection needs the server's name to verify its certificate; set "
+                + "TLSClientConfiguration.serverName or pass serverName: to makeConnection")
+    }
+}
