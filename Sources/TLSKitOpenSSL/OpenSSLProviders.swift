@@ -48,7 +48,7 @@ public struct OpenSSLProvider: Hashable, Sendable, ExpressibleByStringLiteral, C
     /// bookworm-backports pkcs11-provider`; newer releases have it in main.
     ///
     /// The key never leaves the token: the provider signs with it there. The PIN comes from
-    /// the URI (`pin-value=`) or from the key's ``TLSKit/TLSPassphrase``.
+    /// the URI (`pin-value=`) or from the key's `TLSPassphrase`.
     ///
     /// - Parameter module: the PKCS#11 module (`pkcs11-module-path`), e.g.
     ///   `/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so`. Default `nil`: the provider's
