@@ -149,6 +149,41 @@ if "$(dirname "$0")/../scripts/hwkeys" start "$WORK/hw" "$WORK/ecdsa-ca.pem" "$W
     if [ $status -eq 0 ] && grep -q "CN=localhost" "$WORK/out"; then ok "[openssl] client key on a token via the ENGINE (mutual TLS) -> s_server"
     else fail "[openssl] client key on a token via the ENGINE (mutual TLS) -> s_server" "exit $status: $(cat "$WORK/err")"; fi
     stop_s_server
+    # pkcs11-provider: the same token through OpenSSL 3's store, no ENGINE. The module comes
+    # from PKCS11_PROVIDER_MODULE (the tool's --provider takes no settings).
+    if dpkg -s pkcs11-provider > /dev/null 2>&1; then
+        export PKCS11_PROVIDER_MODULE="$PKCS11_MODULE"
+        PV=(--provider default --provider pkcs11)
+        for keyarg in "$TOKEN_KEY?pin-value=1234" "$TOKEN_KEY"; do
+            label=$([ "$keyarg" = "$TOKEN_KEY" ] && echo "PIN from --key-passphrase-env" || echo "PIN in the URI")
+            start_serve "${PV[@]}" --cert "$TOKEN_CERT_URI" --key "$keyarg" --key-passphrase-env TOKEN_PIN --mode http \
+                || { fail "[openssl] serve with a token key via pkcs11-provider ($label) starts" "$(cat "$WORK/serve.err")"; continue; }
+            for v in 1.2 1.3; do
+                out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -servername localhost \
+                    -CAfile "$WORK/ecdsa-ca.pem" -verify_return_error -tls1_${v#1.} -ign_eof 2>&1)
+                if echo "$out" | grep -q "Protocol: TLSv$v" && echo "$out" | grep -q "Verify return code: 0 (ok)"; then
+                    ok "[openssl] certificate and key on a PKCS#11 token via pkcs11-provider ($label), s_client TLS $v"
+                else
+                    fail "[openssl] certificate and key on a PKCS#11 token via pkcs11-provider ($label), s_client TLS $v" "$(echo "$out" | tail -3) $(cat "$WORK/serve.err")"
+                fi
+            done
+            stop_serve
+        done
+        start_s_server -cert "$WORK/ecdsa.pem" -key "$WORK/ecdsa.key" -Verify 1 -CAfile "$WORK/ecdsa-ca.pem" -verify_return_error
+        timeout 15 "$TLSKIT" connect "${PV[@]}" 127.0.0.1:$SPORT --server-name localhost --ca "$WORK/ecdsa-ca.pem" \
+            --cert "$TOKEN_CERT" --key "$TOKEN_KEY?pin-value=1234" --send 'GET / HTTP/1.0\r\n\r\n' > "$WORK/out" 2> "$WORK/err"
+        status=$?
+        if [ $status -eq 0 ] && grep -q "CN=localhost" "$WORK/out"; then ok "[openssl] client key on a token via pkcs11-provider (mutual TLS) -> s_server"
+        else fail "[openssl] client key on a token via pkcs11-provider (mutual TLS) -> s_server" "exit $status: $(cat "$WORK/err")"; fi
+        stop_s_server
+        timeout 15 "$TLSKIT" serve "${PV[@]}" --listen 127.0.0.1:0 --cert "$TOKEN_CERT" --key "$TOKEN_KEY?pin-value=9999" > /dev/null 2> "$WORK/err"
+        status=$?
+        if [ $status -eq 1 ] && grep -q "PIN" "$WORK/err" && ! grep -q "9999" "$WORK/err"; then ok "[openssl] wrong PIN via pkcs11-provider: exit 1, names the PIN as a cause, never prints it"
+        else fail "[openssl] wrong PIN via pkcs11-provider: exit 1, names the PIN as a cause, never prints it" "exit $status: $(cat "$WORK/err")"; fi
+        unset PKCS11_PROVIDER_MODULE
+    else
+        fail "[openssl] pkcs11-provider is installed (scripts/test installs it from bookworm-backports)"
+    fi
     # tlskit keys list: what a store offers, with the URIs to use.
     if echo " $BACKENDS " | grep -q " gnutls "; then
         TOKEN_PIN=1234 timeout 15 "$TLSKIT" keys list --backend gnutls 'pkcs11:token=tlskit-test' --pin-env TOKEN_PIN > "$WORK/out" 2> "$WORK/err"

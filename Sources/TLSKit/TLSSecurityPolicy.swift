@@ -8,9 +8,23 @@ public struct TLSSecurityPolicy: Hashable, Sendable, CustomStringConvertible {
     private let base: Base
     private init(_ base: Base) { self.base = base }
 
-    /// The backend's and the operating system's own defaults (for OpenSSL: its `DEFAULT`
-    /// cipher list at the security level set by the system's `openssl.cnf`, which is 2 on
-    /// Debian), with TLSKit's floor of TLS 1.2. The default of every configuration.
+    /// The operating system's policy, with TLSKit's floor of TLS 1.2 and its suite
+    /// exclusions (no anonymous, NULL, PSK or SRP) on top. The default of every
+    /// configuration.
+    ///
+    /// - OpenSSL: the `system_default` section of the `ssl_conf` module in `OPENSSL_CONF`,
+    ///   else OpenSSL's default `openssl.cnf` (`MinProtocol`, `MaxProtocol`,
+    ///   `CipherString` with its `@SECLEVEL`, `Ciphersuites`, `Groups` …), read when the
+    ///   backend is made; without one, OpenSSL's `DEFAULT` list at its default security
+    ///   level (2 on Debian).
+    /// - GnuTLS: the `@SYSTEM` priority where the system priority file
+    ///   (`GNUTLS_SYSTEM_PRIORITY_FILE`, else `/etc/gnutls/config`; read when the process
+    ///   loads GnuTLS) defines `SYSTEM`, else `NORMAL`.
+    ///
+    /// Explicit versions narrow what the system allows (nothing left is a
+    /// ``TLSError/Code/configuration`` error); explicit cipher suites and groups replace the
+    /// system's. A policy file that cannot be read or applied fails the context with
+    /// ``TLSError/Code/configuration``, naming the file.
     public static let systemDefault = TLSSecurityPolicy(.systemDefault)
     /// TLS 1.3 only, AEAD suites only, keys of at least 128-bit strength. For services
     /// whose clients are all current.

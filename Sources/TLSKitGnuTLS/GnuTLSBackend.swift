@@ -206,16 +206,32 @@ enum GnuTLSPriority {
     /// The priority string for `settings`, checked with `gnutls_priority_init`.
     static func build(_ s: GnuTLSSettings) throws(TLSError) -> String {
         var parts: [String]
+        // The versions to enable: the configuration's range, and for `.systemDefault` only
+        // those the system's @SYSTEM priority enables too (the "-VERS-ALL:+…" below would
+        // otherwise bring back a version the system turned off).
+        var allowed: (TLSProtocolVersion) -> Bool = { s.versions.contains($0) }
         if s.policy.isModern {
             parts = ["SECURE128"]
         } else if s.policy.isCompatible {
             parts = ["NORMAL", "%COMPAT"]
         } else {
-            parts = ["NORMAL"]
+            let system = try GnuTLSSystemPriority.resolve()
+            parts = [system.keyword]
+            if let enabled = system.versions {
+                allowed = { s.versions.contains($0) && enabled.contains($0) }
+                guard [TLSProtocolVersion.tls1_3, .tls1_2, .tls1_1, .tls1_0].contains(where: allowed) else {
+                    throw TLSError(
+                        .configuration,
+                        "securityPolicy .systemDefault: the system's GnuTLS priority (@SYSTEM in \(system.path)) enables "
+                            + "no version in \(s.versions); widen minimumVersion/maximumVersion, or use the .modern or "
+                            + ".compatible policy, which do not follow the system",
+                        feature: "securityPolicy")
+                }
+            }
         }
         parts.append("-VERS-ALL")
         let names: [TLSProtocolVersion: String] = [.tls1_0: "VERS-TLS1.0", .tls1_1: "VERS-TLS1.1", .tls1_2: "VERS-TLS1.2", .tls1_3: "VERS-TLS1.3"]
-        for version in [TLSProtocolVersion.tls1_3, .tls1_2, .tls1_1, .tls1_0] where s.versions.contains(version) {
+        for version in [TLSProtocolVersion.tls1_3, .tls1_2, .tls1_1, .tls1_0] where allowed(version) {
             parts.append("+" + names[version]!)
         }
         if let suites = s.cipherSuites {

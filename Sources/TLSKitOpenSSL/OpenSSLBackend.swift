@@ -151,10 +151,16 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
     let pointer: OpaquePointer
     let providerNames: [String]
     let propertyQuery: String?
+    /// What `.systemDefault` follows (read when the library context is made); an error
+    /// here fails only the `.systemDefault` contexts, when they are built.
+    let systemPolicy: Result<OpenSSLSystemPolicy, TLSError>
     private var providers: [OpaquePointer] = []
     private var engines: [OpenSSLEngineHandle] = []
 
-    init(providers specs: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = []) throws(TLSError) {
+    init(
+        providers specs: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = [],
+        systemConfiguration: String? = nil
+    ) throws(TLSError) {
         try OpenSSLLibraryContext.checkRuntimeVersion()
         guard !specs.isEmpty else {
             throw TLSError.configuration(field: "providers", "load at least one provider, normally .default")
@@ -165,6 +171,9 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         pointer = ctx
         providerNames = specs.map(\.name)
         self.propertyQuery = propertyQuery
+        systemPolicy = systemConfiguration.map { path in
+            Result { () throws(TLSError) in try OpenSSLSystemPolicy.read(path, required: true, libraryContext: ctx) }
+        } ?? OpenSSLSystemPolicy.load(libraryContext: ctx)
         // tpm2-openssl 1.1.1 takes its TCTI only from TPM2OPENSSL_TCTI, read while the
         // provider starts: set it for exactly that moment (under a lock), then restore it.
         let environment = specs.compactMap { spec in spec.name == "tpm2" ? spec.parameters["tcti"].map { ("TPM2OPENSSL_TCTI", $0) } : nil }

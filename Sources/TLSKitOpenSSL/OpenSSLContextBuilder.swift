@@ -42,9 +42,19 @@ enum OpenSSLContextBuilder {
         // does not grow an unbounded cache.
         _ = CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(ctx, 0)
 
+        // `.systemDefault` follows the system's policy (its `system_default` section) first;
+        // TLSKit's own rules (above and below: options, the version floor, the excluded
+        // suites) are applied over it.
+        var versions = s.versions
+        if !s.policy.isModern && !s.policy.isCompatible {
+            let system = try library.systemPolicy.get()
+            try system.apply(to: ctx, side: s.side)
+            versions = try systemVersions(ctx, versions, system)
+        }
+
         // Versions: TLSProtocolVersion codes are OpenSSL's version numbers.
-        guard CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(ctx, Int32(s.versions.lowerBound.rawValue)) == 1,
-            CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(ctx, Int32(s.versions.upperBound.rawValue)) == 1
+        guard CTLSKitOpenSSLShims_SSL_CTX_set_min_proto_version(ctx, Int32(versions.lowerBound.rawValue)) == 1,
+            CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(ctx, Int32(versions.upperBound.rawValue)) == 1
         else {
             throw TLSError(
                 .unsupportedFeature, "OpenSSL refused the version range \(s.versions)",
@@ -75,7 +85,7 @@ enum OpenSSLContextBuilder {
             SSL_CTX_set_security_level(ctx, Int32(level))
         }
 
-        try configureCiphers(ctx, s)
+        try configureCiphers(ctx, s, system: s.policy.isModern || s.policy.isCompatible ? nil : try library.systemPolicy.get())
         if let groups = s.groups {
             let list = groups.compactMap { OpenSSLGroups.name(for: $0) }.joined(separator: ":")
             guard CTLSKitOpenSSLShims_SSL_CTX_set1_groups_list(ctx, list) == 1 else {
@@ -102,7 +112,31 @@ enum OpenSSLContextBuilder {
         return draft
     }
 
-    private static func configureCiphers(_ ctx: OpaquePointer, _ s: OpenSSLContextSettings) throws(TLSError) {
+    /// The configuration's version range narrowed to what the system's policy allows (its
+    /// `MinProtocol`/`MaxProtocol`, now set on `ctx`); never below TLSKit's floor.
+    private static func systemVersions(
+        _ ctx: OpaquePointer, _ wanted: ClosedRange<TLSProtocolVersion>, _ system: OpenSSLSystemPolicy
+    ) throws(TLSError) -> ClosedRange<TLSProtocolVersion> {
+        let minimum = SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MIN_PROTO_VERSION, 0, nil)
+        let maximum = SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MAX_PROTO_VERSION, 0, nil)
+        var lower = wanted.lowerBound
+        var upper = wanted.upperBound
+        if minimum > 0, let v = UInt16(exactly: minimum) { lower = max(lower, TLSProtocolVersion(rawValue: v)) }
+        if maximum > 0, let v = UInt16(exactly: maximum) { upper = min(upper, TLSProtocolVersion(rawValue: v)) }
+        guard lower <= upper else {
+            throw TLSError(
+                .configuration,
+                "securityPolicy .systemDefault: the system's OpenSSL configuration \(system.path ?? "?") allows no "
+                    + "version in \(wanted) (its MinProtocol/MaxProtocol); widen minimumVersion/maximumVersion, or use "
+                    + "the .modern or .compatible policy, which do not follow the system",
+                feature: "securityPolicy")
+        }
+        return lower...upper
+    }
+
+    private static func configureCiphers(_ ctx: OpaquePointer, _ s: OpenSSLContextSettings, system: OpenSSLSystemPolicy?)
+        throws(TLSError)
+    {
         if let suites = s.cipherSuites {
             let table = OpenSSLCipherTable.shared
             let tls13 = suites.filter(\.isTLS13).compactMap { table.name(for: $0) }.joined(separator: ":")
@@ -124,9 +158,21 @@ enum OpenSSLContextBuilder {
             }
             return
         }
-        // Never anonymous, NULL-encryption, PSK or SRP suites, under any policy.
+        // Never anonymous, NULL-encryption, PSK or SRP suites, under any policy: the system's
+        // CipherString (for `.systemDefault`) or DEFAULT, with the exclusions after it.
         let level = SSL_CTX_get_security_level(ctx)
-        _ = SSL_CTX_set_cipher_list(ctx, "DEFAULT" + OpenSSLCipherTable.exclusions + ":@SECLEVEL=\(level)")
+        let base = system?.cipherString ?? "DEFAULT"
+        ERR_clear_error()
+        guard SSL_CTX_set_cipher_list(ctx, base + OpenSSLCipherTable.exclusions + ":@SECLEVEL=\(level)") == 1 else {
+            throw TLSError(
+                .configuration,
+                system?.cipherString != nil
+                    ? "securityPolicy .systemDefault: the CipherString '\(base)' of the system's OpenSSL configuration "
+                        + "\(system?.path ?? "?") leaves no suite TLSKit may use (never anonymous, NULL, PSK or SRP); "
+                        + "fix the file, or set cipherSuites, or use the .modern or .compatible policy"
+                    : "OpenSSL refused its DEFAULT cipher list at security level \(level)",
+                backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "cipherSuites")
+        }
         if s.policy.isModern {
             _ = SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256")
         }

@@ -117,7 +117,10 @@ struct OpenSSLCredentialLoader {
             defer { BIO_free(bio) }
             return try readKey(bio: bio, passphrase: passphrase, origin: "the file \(path)", field: field)
         case .identifier(let uri):
-            if let engine = library.engine(for: uri) {
+            // A provider that owns the scheme (pkcs11-provider) wins; the ENGINE bridge is
+            // the fallback where no provider does.
+            let scheme = String(uri.prefix { $0 != ":" })
+            if let engine = library.engine(for: uri), !library.identifierSchemes.contains(scheme) {
                 return try loadFromEngine(engine, uri: uri, passphrase: passphrase, field: field)
             }
             let loaded = try loadFromStore(uri: uri, field: field, passphrase: passphrase, expect: .privateKey)

@@ -43,6 +43,35 @@ public struct OpenSSLProvider: Hashable, Sendable, ExpressibleByStringLiteral, C
         OpenSSLProvider("tpm2", parameters: tcti.map { ["tcti": $0] } ?? [:])
     }
 
+    /// pkcs11-provider: keys and certificates on a PKCS#11 token or HSM by `pkcs11:` URI,
+    /// through OpenSSL 3's store (no ENGINE). Debian 12: `apt-get install -t
+    /// bookworm-backports pkcs11-provider`; newer releases have it in main.
+    ///
+    /// The key never leaves the token: the provider signs with it there. The PIN comes from
+    /// the URI (`pin-value=`) or from the key's `TLSPassphrase`.
+    ///
+    /// - Parameter module: the PKCS#11 module (`pkcs11-module-path`), e.g.
+    ///   `/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so`. Default `nil`: the provider's
+    ///   own default, `PKCS11_PROVIDER_MODULE` or else p11-kit-proxy, which reaches every
+    ///   module p11-kit knows. With a module, it is loaded when the backend is made
+    ///   (`pkcs11-module-load-behavior = early`), so a wrong path fails there, not at the
+    ///   first key, and it is never finalised when the backend goes
+    ///   (`pkcs11-module-quirks = no-deinit`): a PKCS#11 module is initialised once per
+    ///   process, so `C_Finalize` from one backend would pull the token from under every
+    ///   other backend, ENGINE or GnuTLS context using the same module (p11-kit-proxy
+    ///   counts its users itself).
+    ///
+    /// Load `.default` first: `OpenSSLBackend(providers: [.default, .pkcs11(module: …)])`.
+    /// Where the provider is not installed, the ENGINE bridge (`OpenSSLEngine.pkcs11(modulePath:)`)
+    /// does the same through libp11.
+    public static func pkcs11(module: String? = nil) -> OpenSSLProvider {
+        OpenSSLProvider(
+            "pkcs11",
+            parameters: module.map {
+                ["pkcs11-module-path": $0, "pkcs11-module-load-behavior": "early", "pkcs11-module-quirks": "no-deinit"]
+            } ?? [:])
+    }
+
     public var description: String {
         parameters.isEmpty ? name : "\(name)(\(parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }.joined(separator: ", ")))"
     }

@@ -56,7 +56,10 @@ extension OpenSSLCredentialLoader {
                 .configuration,
                 wrongPIN
                     ? "\(field): the PIN for \(redact(uri)) was refused; check pin-value or the passphrase source"
-                    : "\(field): no \(expect == .privateKey ? "private key" : "certificate") found at \(redact(uri))",
+                    : "\(field): no \(expect == .privateKey ? "private key" : "certificate") found at \(redact(uri))"
+                        + (scheme == "pkcs11"
+                            ? " (check token, object and type; pkcs11-provider reports a wrong PIN this way too: check "
+                                + "pin-value or the passphrase source)" : ""),
                 backendErrors: errors.map(\.text), feature: field)
         }
         return contents
@@ -119,6 +122,25 @@ extension OpenSSLCredentialLoader {
     /// Opens the store at `uri` (asking `passphrase` for a PIN or passphrase, never a
     /// terminal) and hands each item to `body`; the item is freed when `body` returns.
     func forEachItem(
+        in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
+    ) throws(TLSError) {
+        // A PKCS#11 module's login state is per process, shared by every backend that loaded
+        // pkcs11-provider: two library contexts logging in to the same token at once make
+        // one of them find no key. Token loads are rare (when a context is built): serialise them.
+        guard uri.hasPrefix("pkcs11:") else {
+            return try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
+        }
+        let result: Result<Void, TLSError> = Self.tokenLock.withLock {
+            Result { () throws(TLSError) in
+                try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
+            }
+        }
+        try result.get()
+    }
+
+    static let tokenLock = TLSMutex()
+
+    private func forEachItemUnserialised(
         in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
     ) throws(TLSError) {
         guard let ui = UI_UTIL_wrap_read_pem_callback(passphraseCallback, 0) else {

@@ -22,3 +22,14 @@ extension OpenSSLBackend {
         return written > 0 ? out : nil
     }
 }
+
+extension OpenSSLBackend {
+    /// The name of the provider that holds the key `key` resolves to (`pkcs11`, `tpm2`,
+    /// `default`), or `"engine"` for a key held through an ENGINE. For tests that prove a
+    /// key is used where it lives.
+    package func keyHolderForTesting(_ key: TLSPrivateKey) throws(TLSError) -> String {
+        let loaded = try OpenSSLCredentialLoader(library: library).privateKey(key, field: "privateKey")
+        guard let provider = EVP_PKEY_get0_provider(loaded.pointer) else { return "engine" }
+        return OSSL_PROVIDER_get0_name(provider).map { String(cString: $0) } ?? "?"
+    }
+}
