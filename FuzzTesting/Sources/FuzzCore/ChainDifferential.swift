@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import TLSKit
 
 /// Target (d): an OpenSSL server presents a chain the input picks from the committed test
@@ -28,6 +31,8 @@ public enum ChainDifferential {
     nonisolated(unsafe) static var servers: [[Int]: any TLSServerContext] = [:]
     nonisolated(unsafe) static var clients: [String: any TLSClientContext] = [:]
     nonisolated(unsafe) static var der: [Int: [UInt8]] = [:]
+    /// TLSKIT_FUZZ_VERBOSE=1: print each outcome (to see what a seed or crash does).
+    static let verbose = getenv("TLSKIT_FUZZ_VERBOSE") != nil
 
     static func client(_ backend: Backend, _ trust: Int) -> any TLSClientContext {
         let key = "\(backend)/\(trust)"
@@ -89,6 +94,10 @@ public enum ChainDifferential {
         let o = handshake(.openssl, trust: trust, server: server)
         let g = handshake(.gnutls, trust: trust, server: server)
         let what = "chain [\(chain.map { pool[$0].name }.joined(separator: ","))], trust variant \(trust)"
+        if verbose {
+            print("\(what): openssl \(o.accepted ? "accepts [\(names(o.info?.verifiedChain ?? []))]" : "rejects: \(o.error.map { "\($0)" } ?? "?")")")
+            print("\(what): gnutls \(g.accepted ? "accepts [\(names(g.info?.verifiedChain ?? []))]" : "rejects: \(g.error.map { "\($0)" } ?? "?")")")
+        }
 
         for (name, outcome) in [("openssl", o), ("gnutls", g)] {
             if let info = outcome.info {
