@@ -5,7 +5,8 @@ import TLSKit
 /// and injects records between them, floods key updates, closes and ends input.
 ///
 /// Input: byte 0 picks the session (0 TLS 1.3, 1 TLS 1.2, 2 TLS 1.3 with client
-/// certificates and ALPN), then a list of operations; each opcode byte is `op | dir << 4`,
+/// certificates and ALPN; 3 as 0 and 4 as 2 but with the other backend as server, or as
+/// client), then a list of operations; each opcode byte is `op | dir << 4`,
 /// where dir 0 is client → server and 1 server → client:
 ///
 /// | op | what |
@@ -34,7 +35,11 @@ public enum SessionTarget {
             swap, append, handshake
     }
 
-    static let sessionVariants: [(server: Int, client: Int)] = [(0, 0), (3, 0), (2, 1)]
+    /// Configurations (Configurations.server/client) and whether the client (or the
+    /// server) is the other backend: the last two pair this backend with the other one.
+    static let sessionVariants: [(server: Int, client: Int, otherClient: Bool, otherServer: Bool)] = [
+        (0, 0, false, false), (3, 0, false, false), (2, 1, false, false), (0, 0, false, true), (2, 1, true, false),
+    ]
 
     /// A byte stream with no short period, so duplicated or reordered data shows.
     static func streamByte(_ position: Int, _ direction: Int) -> UInt8 {
@@ -44,11 +49,14 @@ public enum SessionTarget {
     public static func run(_ backend: Backend, _ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         var input = FuzzInput(data, size)
         let variant = sessionVariants[Int(input.byte()) % sessionVariants.count]
+        let other: Backend = backend == .openssl ? .gnutls : .openssl
+        let clientBackend = variant.otherClient ? other : backend
+        let serverBackend = variant.otherServer ? other : backend
         let ends: [Checked]
         do {
             ends = [
-                Checked(try Contexts.client(backend, variant.client).makeConnection(), label: "\(backend) client", peerHasNoKeys: false),
-                Checked(try Contexts.server(backend, variant.server).makeConnection(), label: "\(backend) server", peerHasNoKeys: false),
+                Checked(try Contexts.client(clientBackend, variant.client).makeConnection(), label: "\(clientBackend) client", peerHasNoKeys: false),
+                Checked(try Contexts.server(serverBackend, variant.server).makeConnection(), label: "\(serverBackend) server", peerHasNoKeys: false),
             ]
         } catch { fatalError("makeConnection: \(error)") }
         // wires[d]: bytes on their way from ends[d] to ends[1 - d].
