@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import TLSKit
 
 /// Target (c): a client and a server of one backend that completed their handshake in
@@ -37,6 +40,9 @@ public enum SessionTarget {
 
     /// Configurations (Configurations.server/client) and whether the client (or the
     /// server) is the other backend: the last two pair this backend with the other one.
+    static let verbose = getenv("TLSKIT_FUZZ_VERBOSE") != nil
+    nonisolated(unsafe) static let traceFile = fdopen(2, "w")
+
     static let sessionVariants: [(server: Int, client: Int, otherClient: Bool, otherServer: Bool)] = [
         (0, 0, false, false), (3, 0, false, false), (2, 1, false, false), (0, 0, false, true), (2, 1, true, false),
     ]
@@ -69,11 +75,14 @@ public enum SessionTarget {
         func check(_ receiver: Int) {
             let sender = 1 - receiver
             let got = ends[receiver].plaintext
-            var matches = got.count <= writtenCount[sender]
-            for i in checkedCount[receiver]..<got.count where matches { matches = got[i] == streamByte(i, sender) }
+            var mismatch: Int?
+            for i in checkedCount[receiver]..<min(got.count, writtenCount[sender]) where got[i] != streamByte(i, sender) {
+                mismatch = i
+                break
+            }
             checkedCount[receiver] = got.count
-            invariant(matches,
-                "\(ends[receiver].label) read \(got.count) bytes that are not a prefix of the \(writtenCount[sender]) bytes written")
+            invariant(mismatch == nil && got.count <= writtenCount[sender],
+                "\(ends[receiver].label) read \(got.count) bytes that are not a prefix of the \(writtenCount[sender]) bytes written (first difference at \(mismatch.map(String.init) ?? "the end"))")
         }
         func readAll(_ r: Int, capacity: Int = 16_384) {
             for _ in 0..<64 {
@@ -107,6 +116,9 @@ public enum SessionTarget {
             let d = Int(opcode >> 4) & 1
             let r = 1 - d
             guard let op = Op(rawValue: (opcode & 0x0F) % 14) else { continue }
+            if verbose {
+                fputs("step \(steps): \(op) \(d == 0 ? "c→s" : "s→c") wire \(wires[d].count) bytes, records \(Wire.records(wires[d]).records.map { "\($0.type)/\($0.length)" }), read c \(ends[0].plaintext.count) s \(ends[1].plaintext.count), written c \(writtenCount[0]) s \(writtenCount[1])\n", traceFile); fflush(traceFile)
+            }
             switch op {
             case .write:
                 let count = 1 + 97 * Int(input.byte())
