@@ -21,6 +21,15 @@ final class GnuTLSConnection: TLSConnection {
 
     var input = ByteQueue()
     var output = ByteQueue()
+    /// Application data that shutdown() took from GnuTLS while looking for the peer's
+    /// close_notify; read(into:) hands it out first, so nothing the peer sent before its
+    /// close_notify is lost (as with OpenSSL, which leaves it to SSL_read).
+    private var heldPlaintext = ByteQueue()
+    /// Set when shutdown() had to drop application data (more than `heldLimit`): read(into:)
+    /// then delivers no more data, only the peer's close_notify, so what was read stays a
+    /// prefix of what the peer sent.
+    private var droppedAfterShutdown = false
+    private static let heldLimit = 65_536
     /// Set by the verification callback when it rejects the peer.
     var verificationFailure: TLSVerificationFailure?
     /// What is known about the peer: from this handshake's verification, or, on a
@@ -178,7 +187,9 @@ final class GnuTLSConnection: TLSConnection {
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
         let base = try contract.checkRead(buffer)
+        if heldPlaintext.count > 0 { return .bytes(heldPlaintext.read(into: base, maximum: buffer.count)) }
         if peerClosed { return .closed }
+        if droppedAfterShutdown { return try shutdown() == .complete ? .closed : .needsInput }
         var rounds = 0
         while true {
             rounds += 1
@@ -237,7 +248,16 @@ final class GnuTLSConnection: TLSConnection {
         var scratch = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = scratch.withUnsafeMutableBytes { gnutls_record_recv(session, $0.baseAddress, $0.count) }
-            if n > 0 { continue }  // data after our close_notify is discarded
+            if n > 0 {
+                // Keep it for read(into:): dropping it left a hole in the stream when the
+                // application read again after shutdown() (found by the gnutls-session fuzz target).
+                if !droppedAfterShutdown, heldPlaintext.count + n <= Self.heldLimit {
+                    scratch.withUnsafeBytes { heldPlaintext.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                } else {
+                    droppedAfterShutdown = true  // bounded memory: from here on, data is dropped
+                }
+                continue
+            }
             if n == 0 {
                 peerClosed = true
                 return .complete

@@ -1,0 +1,2 @@
+// Only a header target: LLVMFuzzerRunDriver comes from libFuzzer (-sanitize=fuzzer).
+#include "CFuzzDriver.h"
