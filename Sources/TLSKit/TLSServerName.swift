@@ -69,6 +69,8 @@ public struct TLSServerName: Hashable, Sendable, CustomStringConvertible {
     // MARK: - Parsing
 
     static func parseIP(_ text: String) -> [UInt8]? {
+        // inet_pton reads a C string: a NUL would end the text early ("127.0.0.1\0.evil").
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }
@@ -97,6 +99,11 @@ public struct TLSServerName: Hashable, Sendable, CustomStringConvertible {
             TLSError.configuration(field: "serverName", "'\(text)' is not a valid host name: \(why)")
         }
         guard !name.isEmpty else { throw fail("it is empty") }
+        // "127.0.0.1." or "10.1": an address (or something that looks like one), not a host
+        // name; as a DNS name it would go out as SNI, which RFC 6066 forbids for addresses.
+        if parseIP(name) != nil || name.split(separator: ".").last?.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) == true {
+            throw fail("it looks like an IP address, and a host name's last label is never all digits; give the address without a trailing dot")
+        }
         guard name.utf8.count <= 253 else { throw fail("it is longer than 253 characters") }
         guard name.unicodeScalars.allSatisfy({ $0.isASCII }) else {
             throw fail("it contains non-ASCII characters; give internationalised names in punycode (xn--…)")

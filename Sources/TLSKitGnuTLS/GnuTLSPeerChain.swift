@@ -147,6 +147,7 @@ enum GnuTLSPeerChain {
                 guard let crl = crls[i], gnutls_x509_crl_get_raw_issuer_dn(crl, &datum) == GNUTLS_E_SUCCESS, let data = datum.data
                 else { continue }
                 issuers.insert(Array(UnsafeBufferPointer(start: data, count: Int(datum.size))))
+                CTLSKitGnuTLSShims_gnutls_free(data)  // a copy GnuTLS allocated for us (found by the parsers fuzz target)
             }
         }
         return issuers

@@ -72,4 +72,15 @@ struct CoreReadersTests {
         #expect(!secondEnd)
         #expect(throws: TLSError.self) { try state.checkReceive() }
     }
+
+    /// Found by the parsers fuzz target (seeds FuzzTesting/Corpora/parsers/regression-name-*).
+    @Test func serverNamesRefuseHiddenAddresses() {
+        #expect(throws: TLSError.self) { try TLSServerName("127.0.0.1\u{0}.evil.example") }
+        #expect(throws: TLSError.self) { try TLSServerName("127.1.0.1.") }
+        #expect(throws: TLSError.self) { try TLSServerName("10.1") }
+        #expect(throws: TLSError.self) { try TLSServerName("host.123") }
+        #expect((try? TLSServerName("127.0.0.1"))?.ipAddress == [127, 0, 0, 1])
+        #expect((try? TLSServerName("example.com."))?.dnsName == "example.com")
+        #expect((try? TLSServerName("1.example"))?.dnsName == "1.example")
+    }
 }

@@ -57,20 +57,9 @@ public enum Parsers {
             invariant(address.count == 4 || address.count == 16, "TLSServerName(\(text.debugDescription)) gave \(address.count) address bytes")
             var literal = text
             if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
-            // Known bug, reported (the fix belongs in TLSKit/TLSServerName.swift): parseIP hands
-            // the text to inet_pton as a C string, so it stops at the first NUL and
-            // "127.0.0.1\0.evil.example" is accepted as 127.0.0.1. Regression seed:
-            // Corpora/parsers/regression-name-nul. Checked with TLSKIT_FUZZ_CHECK_KNOWN_BUGS=1.
-            if !KnownBugs.check, literal.utf8.contains(0) { return }
             invariant(literal.utf8.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") },
                 "TLSServerName(\(text.debugDescription)) accepted the IP address \(name) from text with other characters")
         }
-        // Known bug, reported (the fix belongs in TLSKit/TLSServerName.swift): an IPv4 literal
-        // with a trailing dot ("127.1.0.1.") is not an address to inet_pton, so it becomes the
-        // DNS name "127.1.0.1": sent as SNI (RFC 6066 forbids literal addresses there) and
-        // matched against DNS subjectAltNames, and its description parses back as an address.
-        // Regression seed: Corpora/parsers/regression-name-ip-trailing-dot.
-        if !KnownBugs.check, case .dns(let dns) = name.kind, (try? TLSServerName(dns))?.ipAddress != nil { return }
         let again = try? TLSServerName(name.description)
         invariant(again == name, "TLSServerName(\(text.debugDescription)) = \(name), which does not parse back to itself")
     }
@@ -117,22 +106,11 @@ public enum Parsers {
         _ = serverContext(TLSSigningChain(certificate: TLSCertificate(source), privateKey: Credentials.leafKey), "certificate")
     }
 
-    /// Known bug, reported (not fixed here: the fix belongs in GnuTLSPeerChain.swift):
-    /// `GnuTLSPeerChain.crlIssuers` never frees the issuer DN that
-    /// `gnutls_x509_crl_get_raw_issuer_dn` allocates (GnuTLSPeerChain.swift:152), so every
-    /// GnuTLS context built with CRLs leaks 32+ bytes per CRL. Leak checking is paused around
-    /// that call until it is fixed; TLSKIT_FUZZ_CHECK_KNOWN_BUGS=1 turns it back on (the seed
-    /// Corpora/parsers/crl-pem then fails at once).
-    static let pauseKnownLeak = !KnownBugs.check
-
     static func revocationList(_ list: TLSRevocationList) {
         for backend in Backend.allCases {
             var config = TLSClientConfiguration(trustStore: Credentials.rootA, serverName: localhost)
             config.resumesSessions = false
             config.revocationLists = [list]
-            let pause = pauseKnownLeak && backend == .gnutls
-            if pause { __lsan_disable() }
-            defer { if pause { __lsan_enable() } }
             do { _ = try backend.backend.makeClientContext(config) } catch {
                 expectConfigurationError(error, "\(backend) CRL")
             }
