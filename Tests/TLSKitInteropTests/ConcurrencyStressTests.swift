@@ -199,6 +199,48 @@ struct ConcurrencyStressTests {
         done.wait()
     }
 
+    /// A thread that used a backend (every handshake draws random numbers, and OpenSSL 3.0
+    /// then registers a thread-exit handler for the library context's per-thread DRBG) and
+    /// exits after the application dropped the backend, its contexts and connections: an
+    /// event-loop or dispatch thread retiring later. OpenSSL 3.0 runs the handler on the
+    /// freed OSSL_LIB_CTX (openssl/openssl#16778) and crashes at thread exit, so TLSKit must
+    /// not free a library context that other threads may have used.
+    @Test(arguments: 0..<3)
+    func threadsExitAfterTheBackendIsGone(round: Int) throws {
+        let pki = InteropPKI.shared
+        let used = DispatchSemaphore(value: 0)
+        let exit = DispatchSemaphore(value: 0)
+        let exited = DispatchSemaphore(value: 0)
+        let ok = Locked(false)
+        let box = Locked<ConnectionPair?>(nil)
+        do {
+            let backend = try OpenSSLBackend()
+            let server = try backend.makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+            let client = try backend.makeClientContext(TLSClientConfiguration(trustStore: pki.ca.trustStore))
+            let pair = try ConnectionPair(client: client, server: server, serverName: "localhost")
+            box.withLock { $0 = pair }
+        }
+        let worker = Thread {
+            do {
+                let pair = box.withLock { $0 }!
+                let done = pair.handshake()
+                ok.withLock { $0 = done }
+            }
+            used.signal()
+            exit.wait()  // outlive the backend
+            exited.signal()
+        }
+        worker.start()
+        used.wait()
+        #expect(ok.withLock { $0 })
+        // Drop the last reference here, on another thread than the worker's (on its own
+        // thread OpenSSL cleans up), then let the worker exit and its exit handlers run.
+        box.withLock { $0 = nil }
+        exit.signal()
+        exited.wait()
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+
     // MARK: - Descriptors
 
     /// Open descriptors of this process that are TCP sockets with `port` at either end.
