@@ -371,6 +371,31 @@ struct ConcurrencyStressTests {
         print("descriptors: \(descriptorsBefore) before, \(Self.allDescriptors()) after (the whole process, tests in parallel included)")
     }
 
+    /// A client context that cannot make a connection (out of memory, a refused name…)
+    /// once TCP is up: `TLSStream.connect` throws and the connected socket is closed.
+    @Test func connectClosesTheSocketWhenNoConnectionCanBeMade() async throws {
+        final class Refusing: TLSClientContext {
+            let backendName = "refusing"
+            let configuration = TLSClientConfiguration()
+            func makeConnection(serverName: TLSServerName?) throws(TLSError) -> any TLSConnection {
+                throw TLSError(.internal, "no connection today")
+            }
+        }
+        let pki = InteropPKI.shared
+        let serverContext = try TestBackends.all[0].make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let listener = try TLSListener(host: "127.0.0.1", port: 0, context: serverContext)
+        defer { listener.close() }
+        for _ in 0..<5 {
+            await #expect(throws: TLSError(.internal)) {
+                _ = try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: Refusing(), serverName: try TLSServerName("localhost"))
+            }
+            try? listener.accept().close()  // already in the backlog: does not block
+        }
+        // Only the listening socket is left.
+        let closed = await Self.eventually(seconds: 5) { Self.socketDescriptors(port: listener.port) == 1 }
+        #expect(closed, "client sockets left open: \(Self.socketDescriptors(port: listener.port) - 1)")
+    }
+
     /// `TLSListener.close()` while other threads are blocked in `accept()`: each accept
     /// throws `.closed` promptly, and a listener opened right after (which may get the same
     /// descriptor number) gets its own connection, not one of the old accepts.
