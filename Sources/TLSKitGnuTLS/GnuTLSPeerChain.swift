@@ -69,6 +69,7 @@ enum GnuTLSPeerChain {
         var issuerName: [UInt8] {
             var datum = gnutls_datum_t()
             guard gnutls_x509_crt_get_raw_issuer_dn(pointer, &datum) == GNUTLS_E_SUCCESS, let data = datum.data else { return [] }
+            defer { CTLSKitGnuTLSShims_gnutls_free(data) }  // a copy GnuTLS allocated for us
             return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
         }
     }
@@ -146,6 +147,7 @@ enum GnuTLSPeerChain {
                 var datum = gnutls_datum_t()
                 guard let crl = crls[i], gnutls_x509_crl_get_raw_issuer_dn(crl, &datum) == GNUTLS_E_SUCCESS, let data = datum.data
                 else { continue }
+                defer { CTLSKitGnuTLSShims_gnutls_free(data) }  // a copy GnuTLS allocated for us
                 issuers.insert(Array(UnsafeBufferPointer(start: data, count: Int(datum.size))))
                 CTLSKitGnuTLSShims_gnutls_free(data)  // a copy GnuTLS allocated for us (found by the parsers fuzz target)
             }

@@ -54,7 +54,11 @@ public final class TLSStream: Sendable {
         let name: TLSServerName
         if let serverName { name = serverName } else { name = try TLSServerName(host) }
         let fd = try await onThread { () throws(TLSError) in try TLSSocket.openTCP(host: host, port: port, timeout: timeout) }
-        let connection = try context.makeConnection(serverName: name)
+        let connection: any TLSConnection
+        do { connection = try context.makeConnection(serverName: name) } catch {
+            Glibc.close(fd)  // not yet owned by a socket
+            throw error
+        }
         let stream = TLSStream(socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), label: "\(host):\(port)")
         try await stream.perform { socket throws(TLSError) in try socket.handshake() }
         return stream

@@ -156,6 +156,9 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
     let systemPolicy: Result<OpenSSLSystemPolicy, TLSError>
     private var providers: [OpaquePointer] = []
     private var engines: [OpenSSLEngineHandle] = []
+    /// Set once the providers are up: deinit then parks the context for reuse instead of
+    /// freeing it (``RetiredLibraryContexts``).
+    private var retiredKey: RetiredLibraryContexts.Key?
 
     init(
         providers specs: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = [],
@@ -164,6 +167,16 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         try OpenSSLLibraryContext.checkRuntimeVersion()
         guard !specs.isEmpty else {
             throw TLSError.configuration(field: "providers", "load at least one provider, normally .default")
+        }
+        let key = RetiredLibraryContexts.Key(specs, propertyQuery: propertyQuery)
+        if let parked = RetiredLibraryContexts.take(key) {
+            pointer = parked.pointer
+            providerNames = specs.map(\.name)
+            self.propertyQuery = propertyQuery
+            providers = parked.providers
+            retiredKey = key
+            self.engines = try engines.map { (engine) throws(TLSError) in try OpenSSLEngineHandle(engine) }
+            return
         }
         guard let ctx = OSSL_LIB_CTX_new() else {
             throw TLSError(.internal, "OSSL_LIB_CTX_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
@@ -200,11 +213,17 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
             // Every stored property is set, so deinit unloads the providers and frees ctx.
             throw error
         }
+        retiredKey = key
         self.engines = try engines.map { (engine) throws(TLSError) in try OpenSSLEngineHandle(engine) }
     }
 
     deinit {
         engines.removeAll()
+        if let retiredKey {
+            RetiredLibraryContexts.park(retiredKey, pointer, providers)
+            return
+        }
+        // Providers that failed to start: no other thread has used this context.
         for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
         OSSL_LIB_CTX_free(pointer)
     }
@@ -269,6 +288,41 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         guard initialized else {
             throw TLSError(.internal, "OPENSSL_init_ssl failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
+    }
+}
+
+/// Library contexts whose backends are gone, kept for the next backend with the same
+/// providers instead of freed. OpenSSL 3.0 registers a thread-exit handler on every thread
+/// that draws random numbers from a library context and runs it on that context when the
+/// thread exits, even after `OSSL_LIB_CTX_free` (which cleans up only the calling thread;
+/// openssl/openssl#16778): an event loop or dispatch thread that ran a handshake would then
+/// crash when it retires. So a context is never freed once it served; a new backend of the
+/// same configuration takes a parked one (it is exclusively its own while it lives), which
+/// bounds the memory kept by the most backends of one configuration alive at once.
+enum RetiredLibraryContexts {
+    struct Key: Hashable {
+        let providers: [OpenSSLProvider]
+        let propertyQuery: String?
+        /// tpm2-openssl reads its TCTI from the environment when the spec gives none.
+        let environmentTCTI: [UInt8]?
+
+        init(_ providers: [OpenSSLProvider], propertyQuery: String?) {
+            self.providers = providers
+            self.propertyQuery = propertyQuery
+            environmentTCTI = providers.contains { $0.name == "tpm2" && $0.parameters["tcti"] == nil }
+                ? TLSEnvironment.secret("TPM2OPENSSL_TCTI")?.withUnsafeBytes { Array($0) } : nil
+        }
+    }
+
+    private static let lock = TLSMutex()
+    nonisolated(unsafe) private static var parked: [Key: [(pointer: OpaquePointer, providers: [OpaquePointer])]] = [:]
+
+    static func take(_ key: Key) -> (pointer: OpaquePointer, providers: [OpaquePointer])? {
+        lock.withLock { parked[key]?.popLast() }
+    }
+
+    static func park(_ key: Key, _ pointer: OpaquePointer, _ providers: [OpaquePointer]) {
+        lock.withLock { parked[key, default: []].append((pointer, providers)) }
     }
 }
 
