@@ -149,7 +149,6 @@ enum GnuTLSPeerChain {
                 else { continue }
                 defer { CTLSKitGnuTLSShims_gnutls_free(data) }  // a copy GnuTLS allocated for us
                 issuers.insert(Array(UnsafeBufferPointer(start: data, count: Int(datum.size))))
-                CTLSKitGnuTLSShims_gnutls_free(data)  // a copy GnuTLS allocated for us (found by the parsers fuzz target)
             }
         }
         return issuers

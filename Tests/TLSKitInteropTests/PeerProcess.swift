@@ -9,6 +9,8 @@ final class PeerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
+    /// Pipes whose end of file has been read (0, 1 or 2): all output is in once both are.
+    private var closedPipes = 0
     let command: String
 
     init(_ tool: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws {
@@ -26,11 +28,19 @@ final class PeerProcess: @unchecked Sendable {
         process.standardInput = inPipe
         outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            self?.lock.withLock { self?.out.append(data) }
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.lock.withLock {
+                self?.out.append(data)
+                if data.isEmpty { self?.closedPipes += 1 }
+            }
         }
         errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            self?.lock.withLock { self?.err.append(data) }
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.lock.withLock {
+                self?.err.append(data)
+                if data.isEmpty { self?.closedPipes += 1 }
+            }
         }
         try process.run()
         if let stdin { inPipe.fileHandleForWriting.write(stdin) }
@@ -75,7 +85,11 @@ final class PeerProcess: @unchecked Sendable {
             return -1
         }
         process.waitUntilExit()
-        usleep(20_000)  // let the readability handlers take the last bytes
+        // The last bytes are in once both pipes have reached end of file (a loaded machine,
+        // e.g. under a sanitizer, can take long to deliver them; a child that left a
+        // grandchild holding the pipes open is given up on after 10 s).
+        let outputDeadline = Date().addingTimeInterval(10)
+        while lock.withLock({ closedPipes }) < 2 && Date() < outputDeadline { usleep(2_000) }
         return process.terminationStatus
     }
 
