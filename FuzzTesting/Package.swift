@@ -30,7 +30,7 @@ let package = Package(
                 .product(name: "TLSKitInsecure", package: "TLSKit"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        )
+        ),
     ]
         + targets.map { name in
             .executableTarget(

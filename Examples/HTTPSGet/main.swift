@@ -1,3 +1,8 @@
+import Foundation
+import TLSKit
+import TLSKitIO
+import TLSKitOpenSSL
+
 // An HTTPS GET over TLSSocket, directly or through an HTTP CONNECT proxy.
 //
 //   example-https-get https://HOST[:PORT]/PATH [--ca FILE] [--proxy HOST:PORT]
@@ -6,10 +11,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import TLSKit
-import TLSKitIO
-import TLSKitOpenSSL
 
 /// Unbuffered output, so a script waiting for a line sees it at once.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -76,8 +77,9 @@ do {
     let socket: TLSSocket
     if let proxy {
         let (proxyHost, proxyPort) = splitHostPort(Substring(proxy), defaultPort: 8080)
-        socket = try TLSSocket.connect(host: proxyHost, port: proxyPort, context: context, serverName: serverName,
-                                       beforeHandshake: { fd throws(TLSError) in try tunnel(through: fd, to: host, port: port) })
+        socket = try TLSSocket.connect(
+            host: proxyHost, port: proxyPort, context: context, serverName: serverName,
+            beforeHandshake: { fd throws(TLSError) in try tunnel(through: fd, to: host, port: port) })
     } else {
         socket = try TLSSocket.connect(host: host, port: port, context: context, serverName: serverName)
     }

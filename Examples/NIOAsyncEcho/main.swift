@@ -1,3 +1,10 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import TLSKit
+import TLSKitNIO
+import TLSKitOpenSSL
+
 // An echo server and client with NIOAsyncChannel over TLSKitNIO: structured concurrency,
 // no callbacks.
 //
@@ -8,12 +15,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import NIOCore
-import NIOPosix
-import TLSKit
-import TLSKitNIO
-import TLSKitOpenSSL
 
 /// Unbuffered output, so a script waiting for a line sees it at once.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

@@ -1,3 +1,12 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOTLS
+import TLSKit
+import TLSKitNIO
+import TLSKitOpenSSL
+
 // An HTTP/1.1 server on SwiftNIO with TLSKitNIO: TLS 1.3 only, ALPN http/1.1.
 //
 //   example-nio-https-server --cert CHAIN.pem --key KEY.pem [--listen 127.0.0.1:8443]
@@ -7,14 +16,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import NIOCore
-import NIOHTTP1
-import NIOPosix
-import NIOTLS
-import TLSKit
-import TLSKitNIO
-import TLSKitOpenSSL
 
 /// Unbuffered output, so a script waiting for a line sees it at once.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

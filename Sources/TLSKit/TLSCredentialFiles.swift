@@ -12,8 +12,12 @@ package enum TLSCredentialFiles {
     package static func checkReadable(_ path: String, field: String, what: String) throws(TLSError) {
         if access(path, R_OK) != 0 {
             let code = errno
-            let why = code == ENOENT ? "does not exist" : code == EACCES ? "is not readable (permission denied)"
-                : String(cString: strerror(code))
+            let why =
+                code == ENOENT
+                ? "does not exist"
+                : code == EACCES
+                    ? "is not readable (permission denied)"
+                    : String(cString: strerror(code))
             throw TLSError.configuration(field: field, "the \(what) file \(path) \(why)")
         }
         var info = stat()

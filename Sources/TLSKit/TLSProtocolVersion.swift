@@ -21,7 +21,10 @@ public struct TLSProtocolVersion: RawRepresentable, Hashable, Comparable, Sendab
     /// Parses `"1.2"`, `"1.3"`, `"TLSv1.2"`, `"tls1.3"` and the like; `nil` otherwise.
     public init?(_ text: String) {
         var t = text.lowercased()
-        for prefix in ["tlsv", "tls"] where t.hasPrefix(prefix) { t.removeFirst(prefix.count); break }
+        for prefix in ["tlsv", "tls"] where t.hasPrefix(prefix) {
+            t.removeFirst(prefix.count)
+            break
+        }
         switch t {
         case "1.0", "1": self = .tls1_0
         case "1.1": self = .tls1_1

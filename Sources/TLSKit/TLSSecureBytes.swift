@@ -125,4 +125,3 @@ public struct TLSSecureBytes: Hashable, Sendable, CustomStringConvertible, Custo
         }
     }
 }
-

@@ -1,11 +1,12 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CTLSKitGnuTLS
-internal import CTLSKitGnuTLSShims
-import TLSKit
 
 // The C callbacks of a GnuTLS session: no captures; the connection comes through the
 // transport or session pointer.

@@ -95,8 +95,9 @@ extension GnuTLSConnection {
 
     /// GnuTLS's own verification of the chain (and the name), as a failure or `nil`.
     func verifyChain(list: UnsafePointer<gnutls_datum_t>?, count: UInt32, chain: [[UInt8]]) -> TLSVerificationFailure? {
-        guard let purpose = side == .client
-            ? CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_SERVER() : CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT()
+        guard
+            let purpose = side == .client
+                ? CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_SERVER() : CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT()
         else { return TLSVerificationFailure(reason: .other, backendText: "no key purpose") }
         var status: UInt32 = 0
         var result: Int32
@@ -108,7 +109,8 @@ extension GnuTLSConnection {
                     gnutls_typed_vdata_st(
                         type: GNUTLS_DT_DNS_HOSTNAME, data: UnsafeMutableRawPointer(mutating: host).assumingMemoryBound(to: UInt8.self), size: 0),
                     gnutls_typed_vdata_st(
-                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
+                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0
+                    ),
                 ]
                 return gnutls_certificate_verify_peers(session, &data, 2, &status)
             }
@@ -122,7 +124,8 @@ extension GnuTLSConnection {
                 var data = [
                     gnutls_typed_vdata_st(type: GNUTLS_DT_IP_ADDRESS, data: ip.baseAddress, size: UInt32(ip.count)),
                     gnutls_typed_vdata_st(
-                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0),
+                        type: GNUTLS_DT_KEY_PURPOSE_OID, data: UnsafeMutableRawPointer(mutating: purpose).assumingMemoryBound(to: UInt8.self), size: 0
+                    ),
                 ]
                 return gnutls_certificate_verify_peers(session, &data, 2, &status)
             }

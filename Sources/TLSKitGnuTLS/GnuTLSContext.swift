@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitGnuTLS
 internal import CTLSKitGnuTLSShims
 import Logging
 import TLSKit
 import TLSKitInsecure
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a GnuTLS context shares with its sessions: credentials, the priority cache and the
 /// ALPN list (in memory that lives as long as the context).

@@ -1,11 +1,12 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CTLSKitGnuTLS
-internal import CTLSKitGnuTLSShims
-import TLSKit
 
 /// Owns one `gnutls_certificate_credentials_t` (trust store and own chains).
 final class GnuTLSCredentials: @unchecked Sendable {

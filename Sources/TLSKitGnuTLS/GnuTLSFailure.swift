@@ -84,7 +84,6 @@ enum GnuTLSFailure {
         }
     }
 
-
     static func verificationFailure(
         status: UInt32, expectedName: String?, peers: UnsafePointer<gnutls_datum_t>?, count: UInt32
     ) -> TLSVerificationFailure {
@@ -133,6 +132,5 @@ enum GnuTLSFailure {
         guard gnutls_x509_crt_import(cert, &datum, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS else { return false }
         return gnutls_x509_crt_check_issuer(cert, cert) != 0
     }
-
 
 }

@@ -1,11 +1,12 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CTLSKitGnuTLS
-internal import CTLSKitGnuTLSShims
-import TLSKit
 
 /// Private keys: PEM/DER bytes (possibly encrypted), files, or URIs (PKCS#11).
 enum GnuTLSKeys {
@@ -84,12 +85,14 @@ enum GnuTLSKeys {
         guard status == GNUTLS_E_SUCCESS else {
             let reason = String(cString: gnutls_strerror(status))
             if encrypted || status == GNUTLS_E_DECRYPTION_FAILED {
-                throw TLSError(.configuration, "\(field): the passphrase for the private key in \(origin) is wrong",
-                               backendErrors: [reason], feature: field)
+                throw TLSError(
+                    .configuration, "\(field): the passphrase for the private key in \(origin) is wrong",
+                    backendErrors: [reason], feature: field)
             }
             if text.contains("CERTIFICATE-----") && !text.contains("PRIVATE KEY-----") {
-                throw TLSError(.configuration, "\(field): \(origin) holds a certificate, not a private key: were the certificate and key swapped?",
-                               backendErrors: [reason], feature: field)
+                throw TLSError(
+                    .configuration, "\(field): \(origin) holds a certificate, not a private key: were the certificate and key swapped?",
+                    backendErrors: [reason], feature: field)
             }
             throw TLSError(
                 .configuration,
@@ -132,16 +135,17 @@ enum GnuTLSKeys {
 
 /// `gnutls_pin_callback_t`: hands the PIN from the `SecretCString` in `userdata` to GnuTLS,
 /// once: a second attempt means the PIN was wrong, and retrying would lock the token.
-private let pinCallback: @convention(c) (
-    UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32, UnsafeMutablePointer<CChar>?, Int
-) -> Int32 = { userdata, attempt, _, _, _, pin, pinMax in
-    guard attempt == 0, let userdata, let pin else { return -1 }
-    let secret = Unmanaged<SecretCString>.fromOpaque(userdata).takeUnretainedValue()
-    let length = strlen(secret.pointer)
-    guard length < pinMax else { return -1 }
-    memcpy(pin, secret.pointer, length + 1)
-    return 0
-}
+private let pinCallback:
+    @convention(c) (
+        UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32, UnsafeMutablePointer<CChar>?, Int
+    ) -> Int32 = { userdata, attempt, _, _, _, pin, pinMax in
+        guard attempt == 0, let userdata, let pin else { return -1 }
+        let secret = Unmanaged<SecretCString>.fromOpaque(userdata).takeUnretainedValue()
+        let length = strlen(secret.pointer)
+        guard length < pinMax else { return -1 }
+        memcpy(pin, secret.pointer, length + 1)
+        return 0
+    }
 
 /// A NUL-terminated copy of a secret for C APIs, zeroed when released.
 final class SecretCString {

@@ -1,11 +1,12 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+public import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CTLSKitGnuTLS
-internal import CTLSKitGnuTLSShims
-public import TLSKit
 
 extension GnuTLSBackend: TLSKeyStoreBrowsing {
     /// Lists a PKCS#11 token (or a part of it) through p11-kit, with each object's URI.

@@ -1,8 +1,9 @@
+internal import CTLSKitGnuTLS
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-internal import CTLSKitGnuTLS
-import TLSKit
 
 /// What `.systemDefault` starts from on GnuTLS: the system's `@SYSTEM` priority where the
 /// system priority file defines one, else `NORMAL`.
@@ -25,7 +26,8 @@ struct GnuTLSSystemPriority {
     static let defaultPath = "/etc/gnutls/config"
 
     static func resolve() throws(TLSError) -> GnuTLSSystemPriority {
-        let path = TLSEnvironment.secret("GNUTLS_SYSTEM_PRIORITY_FILE")
+        let path =
+            TLSEnvironment.secret("GNUTLS_SYSTEM_PRIORITY_FILE")
             .map { $0.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
             .flatMap { $0.isEmpty ? nil : $0 } ?? defaultPath
         var cache: gnutls_priority_t?

@@ -1,9 +1,10 @@
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import TLSKit
 
 /// Small POSIX helpers for the socket adapters. Every failure becomes a `TLSError` with
 /// the system's own text.

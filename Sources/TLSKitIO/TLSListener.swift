@@ -1,10 +1,11 @@
+import Synchronization
+public import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-public import TLSKit
-import Synchronization
 
 /// A listening TCP socket that accepts TLS connections for a server context.
 ///

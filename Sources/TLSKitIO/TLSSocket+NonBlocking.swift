@@ -1,9 +1,10 @@
+public import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-public import TLSKit
 
 /// Non-blocking use: the `try…` operations answer would-block results instead of waiting.
 extension TLSSocket {

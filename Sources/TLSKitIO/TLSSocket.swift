@@ -1,9 +1,10 @@
+public import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-public import TLSKit
 
 /// A blocking TLS socket for any backend, built only on the public sans-I/O
 /// `TLSConnection` API.
@@ -168,8 +169,14 @@ public final class TLSSocket {
     public func handshake() throws(TLSError) {
         let deadline = Deadline(timeout, "the TLS handshake")
         _ = try connection.driveHandshake(
-            flush: { () throws(TLSError) in try flush(deadline); return true },
-            fill: { () throws(TLSError) in try fill(deadline); return true })
+            flush: { () throws(TLSError) in
+                try flush(deadline)
+                return true
+            },
+            fill: { () throws(TLSError) in
+                try fill(deadline)
+                return true
+            })
     }
 
     /// Sends all of `bytes` (encrypting, then writing to the socket).
@@ -201,8 +208,15 @@ public final class TLSSocket {
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int {
         if !connection.isHandshakeComplete { try handshake() }
         let outcome = try connection.driveRead(
-            into: buffer, flush: { () throws(TLSError) in try flush(); return true },
-            fill: { () throws(TLSError) in try fill(); return true })
+            into: buffer,
+            flush: { () throws(TLSError) in
+                try flush()
+                return true
+            },
+            fill: { () throws(TLSError) in
+                try fill()
+                return true
+            })
         guard case .done(.bytes(let n)) = outcome else { return 0 }
         return n
     }

@@ -1,8 +1,9 @@
 import Dispatch
+public import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-public import TLSKit
 
 /// An async/await TLS connection for any backend, built on ``TLSSocket``.
 ///
@@ -59,7 +60,8 @@ public final class TLSStream: Sendable {
             Glibc.close(fd)  // not yet owned by a socket
             throw error
         }
-        let stream = TLSStream(socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), label: "\(host):\(port)")
+        let stream = TLSStream(
+            socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), label: "\(host):\(port)")
         try await stream.perform { socket throws(TLSError) in try socket.handshake() }
         return stream
     }

@@ -10,10 +10,12 @@ extension TLSChannelHandler {
             let (handler, context) = bound.value
             guard handler.state == .handshaking else { return }
             let seconds = Double(timeout.nanoseconds) / 1e9
-            handler.fail(context: context, TLSError(
-                .timeout,
-                "the TLS handshake did not complete within \(seconds) s (the peer is silent, slow or not speaking TLS); "
-                    + "the connection was closed — raise handshakeTimeout if the peer is legitimately slow"))
+            handler.fail(
+                context: context,
+                TLSError(
+                    .timeout,
+                    "the TLS handshake did not complete within \(seconds) s (the peer is silent, slow or not speaking TLS); "
+                        + "the connection was closed — raise handshakeTimeout if the peer is legitimately slow"))
         }
     }
 

@@ -27,7 +27,8 @@ extension TLSChannelHandler {
     /// answering. Thread-safety: call it on the channel's event loop.
     public func stopTLS(promise: EventLoopPromise<Void>?) {
         guard let context = storedContext else {
-            promise?.fail(TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline; call it on a handler that was added to the channel"))
+            promise?.fail(
+                TLSError(.invalidState, "stopTLS: the handler is not in a channel pipeline; call it on a handler that was added to the channel"))
             return
         }
         context.eventLoop.preconditionInEventLoop()
@@ -41,8 +42,11 @@ extension TLSChannelHandler {
             unwrapPromise = promise
             finishUnwrap(context: context)
         case .handshaking, .outputClosed, .unwrapping, .unwrapped, .closing, .closed:
-            promise?.fail(TLSError(
-                .invalidState, "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing; call it after the handshakeCompleted event and before close"))
+            promise?.fail(
+                TLSError(
+                    .invalidState,
+                    "stopTLS needs an established TLS connection: the handshake has not completed, or the connection is closing; call it after the handshakeCompleted event and before close"
+                ))
         }
     }
 

@@ -166,10 +166,13 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             // After the peer's close_notify only cleartext for stopTLS may follow; keep a bounded amount.
             inputAfterCloseNotify += bytes.readableBytes
             guard inputAfterCloseNotify <= bufferLimit else {
-                fail(context: context, TLSError(
-                    .protocolViolation,
-                    "the peer sent more than \(bufferLimit) bytes after its close_notify (the handler's bufferLimit); "
-                        + "nothing may follow close_notify but cleartext for stopTLS — raise bufferLimit if the protocol sends more before stopTLS runs"))
+                fail(
+                    context: context,
+                    TLSError(
+                        .protocolViolation,
+                        "the peer sent more than \(bufferLimit) bytes after its close_notify (the handler's bufferLimit); "
+                            + "nothing may follow close_notify but cleartext for stopTLS — raise bufferLimit if the protocol sends more before stopTLS runs"
+                    ))
                 return
             }
         }
@@ -203,7 +206,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             connection.receiveEndOfInput()
             readPlaintext(context: context)
         case .unwrapping:
-            let error = TLSError(.raggedEOF, "the peer closed the connection instead of answering close_notify; the channel cannot return to cleartext")
+            let error = TLSError(
+                .raggedEOF, "the peer closed the connection instead of answering close_notify; the channel cannot return to cleartext")
             unwrapPromise?.fail(error)
             unwrapPromise = nil
             context.fireErrorCaught(error)
@@ -247,11 +251,12 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         switch state {
         case .handshaking:
             guard bufferedByteCount + bytes.readableBytes <= bufferLimit else {
-                promise?.fail(TLSError(
-                    .invalidState,
-                    "a write of \(bytes.readableBytes) bytes before the TLS handshake completed would buffer "
-                        + "\(bufferedByteCount + bytes.readableBytes) bytes, over the handler's bufferLimit of \(bufferLimit); "
-                        + "write after the handshakeCompleted event, or raise TLSChannelHandler.bufferLimit"))
+                promise?.fail(
+                    TLSError(
+                        .invalidState,
+                        "a write of \(bytes.readableBytes) bytes before the TLS handshake completed would buffer "
+                            + "\(bufferedByteCount + bytes.readableBytes) bytes, over the handler's bufferLimit of \(bufferLimit); "
+                            + "write after the handshakeCompleted event, or raise TLSChannelHandler.bufferLimit"))
                 return
             }
             bufferedByteCount += bytes.readableBytes
@@ -296,111 +301,5 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         sendCloseNotify(context: context)
         state = .closed
         context.close(mode: mode, promise: promise)
-    }
-
-    // MARK: Engine steps
-
-    func advanceHandshake(context: ChannelHandlerContext) {
-        guard state == .handshaking else { return }
-        // Input comes in channelRead, so "fill" never has more now; writes always go out.
-        let outcome: TLSDriveOutcome<Void>
-        do {
-            outcome = try connection.driveHandshake(
-                flushesOnFailure: false,  // fail() writes the alert and closes once it is written
-                flush: { writeOutput(context: context, promise: nil); return true }, fill: { false })
-        } catch {
-            fail(context: context, error)
-            return
-        }
-        context.flush()
-        switch outcome {
-        case .wouldBlockOnRead, .wouldBlockOnWrite:
-            return
-        case .done:
-            cancelHandshakeTimer()
-            state = .active
-            startIdleTimer(context: context)
-            let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
-            context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
-            let pending = buffered
-            buffered.removeAll()
-            bufferedByteCount = 0
-            for (bytes, promise) in pending { write(context: context, data: wrapOutboundOut(bytes), promise: promise) }
-            if !pending.isEmpty { context.flush() }
-            readPlaintext(context: context)  // records that came with the last flight
-        }
-    }
-
-    func readPlaintext(context: ChannelHandlerContext) {
-        var delivered = false
-        while true {
-            // Reuse the last empty buffer: a read that finds nothing allocates nothing new.
-            var buffer = readBuffer ?? context.channel.allocator.buffer(capacity: 16_384)
-            readBuffer = nil
-            buffer.clear()
-            var outcome = TLSDriveOutcome<TLSReadResult>.wouldBlockOnRead
-            var failure: TLSError?
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { raw in
-                let step = Result { () throws(TLSError) in
-                    try connection.driveRead(
-                        into: raw, flushesOnFailure: false, flush: { writeOutput(context: context, promise: nil); return true },
-                        fill: { false })
-                }
-                switch step {
-                case .success(let result):
-                    outcome = result
-                    if case .done(.bytes(let n)) = result { return n }
-                case .failure(let error):
-                    failure = error
-                }
-                return 0
-            }
-            if let failure {
-                if delivered { context.fireChannelReadComplete() }
-                fail(context: context, failure)
-                return
-            }
-            switch outcome {
-            case .done(.bytes):
-                delivered = true
-                context.fireChannelRead(wrapInboundOut(buffer))
-            case .wouldBlockOnRead, .wouldBlockOnWrite, .done(.needsInput):
-                readBuffer = buffer
-                if delivered { context.fireChannelReadComplete() }
-                context.flush()
-                return
-            case .done(.closed):
-                if delivered { context.fireChannelReadComplete() }
-                switch state {
-                case .active:
-                    // Answer the peer's close_notify, then tell the pipeline no more input comes.
-                    state = .closing
-                    sendCloseNotify(context: context)
-                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-                case .outputClosed:
-                    state = .closing
-                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-                case .unwrapping:
-                    finishUnwrap(context: context)
-                case .handshaking, .unwrapped, .closing, .closed:
-                    break
-                }
-                return
-            }
-        }
-    }
-
-    /// Moves every pending TLS byte into the channel, in one buffer per drain.
-    func writeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        var promise = promise
-        while connection.pendingOutputByteCount > 0 {
-            var buffer = context.channel.allocator.buffer(capacity: connection.pendingOutputByteCount)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: connection.pendingOutputByteCount) { raw in
-                connection.drainOutput(into: raw)
-            }
-            context.write(wrapOutboundOut(buffer), promise: connection.pendingOutputByteCount == 0 ? promise : nil)
-            if connection.pendingOutputByteCount == 0 { promise = nil }
-        }
-        promise?.succeed(())
     }
 }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 public import TLSKit
 import TLSKitInsecure
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The OpenSSL 3 backend: TLSKit over the system's libssl (3.0 or newer).
 ///
@@ -176,9 +177,10 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
             providers = parked.providers
             retiredKey = key
             let ctx = parked.pointer
-            systemPolicy = systemConfiguration.map { path in
-                Result { () throws(TLSError) in try OpenSSLSystemPolicy.read(path, required: true, libraryContext: ctx) }
-            } ?? OpenSSLSystemPolicy.load(libraryContext: ctx)
+            systemPolicy =
+                systemConfiguration.map { path in
+                    Result { () throws(TLSError) in try OpenSSLSystemPolicy.read(path, required: true, libraryContext: ctx) }
+                } ?? OpenSSLSystemPolicy.load(libraryContext: ctx)
             self.engines = try engines.map { (engine) throws(TLSError) in try OpenSSLEngineHandle(engine) }
             return
         }
@@ -188,9 +190,10 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         pointer = ctx
         providerNames = specs.map(\.name)
         self.propertyQuery = propertyQuery
-        systemPolicy = systemConfiguration.map { path in
-            Result { () throws(TLSError) in try OpenSSLSystemPolicy.read(path, required: true, libraryContext: ctx) }
-        } ?? OpenSSLSystemPolicy.load(libraryContext: ctx)
+        systemPolicy =
+            systemConfiguration.map { path in
+                Result { () throws(TLSError) in try OpenSSLSystemPolicy.read(path, required: true, libraryContext: ctx) }
+            } ?? OpenSSLSystemPolicy.load(libraryContext: ctx)
         // tpm2-openssl 1.1.1 takes its TCTI only from TPM2OPENSSL_TCTI, read while the
         // provider starts: set it for exactly that moment (under a lock), then restore it.
         let environment = specs.compactMap { spec in spec.name == "tpm2" ? spec.parameters["tcti"].map { ("TPM2OPENSSL_TCTI", $0) } : nil }
@@ -313,7 +316,8 @@ enum RetiredLibraryContexts {
         init(_ providers: [OpenSSLProvider], propertyQuery: String?) {
             self.providers = providers
             self.propertyQuery = propertyQuery
-            environmentTCTI = providers.contains { $0.name == "tpm2" && $0.parameters["tcti"] == nil }
+            environmentTCTI =
+                providers.contains { $0.name == "tpm2" && $0.parameters["tcti"] == nil }
                 ? TLSEnvironment.secret("TPM2OPENSSL_TCTI")?.withUnsafeBytes { Array($0) } : nil
         }
     }

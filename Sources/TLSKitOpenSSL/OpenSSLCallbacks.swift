@@ -12,12 +12,13 @@ let keyLogCallback: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Vo
 }
 
 /// OpenSSL asks for a session-ticket key (to seal a ticket, or to open one).
-let ticketKeyCallback: @convention(c) (
-    OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?, Int32
-) -> Int32 = { ssl, name, iv, cipherContext, macContext, encrypt in
-    guard let ssl, let name, let iv, let cipherContext, let macContext, let connection = OpenSSLConnection.from(ssl) else { return -1 }
-    return connection.ticketKey(name: name, iv: iv, cipherContext: cipherContext, macContext: macContext, encrypt: encrypt == 1)
-}
+let ticketKeyCallback:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?, OpaquePointer?, Int32
+    ) -> Int32 = { ssl, name, iv, cipherContext, macContext, encrypt in
+        guard let ssl, let name, let iv, let cipherContext, let macContext, let connection = OpenSSLConnection.from(ssl) else { return -1 }
+        return connection.ticketKey(name: name, iv: iv, cipherContext: cipherContext, macContext: macContext, encrypt: encrypt == 1)
+    }
 
 /// A new session (ticket) arrived on a client connection: keep it for the next connection.
 let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
@@ -50,20 +51,21 @@ let ticketGenerateCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPoin
 }
 
 /// A ticket came back (servers): resume only if the session may still be resumed.
-let ticketDecryptCallback: @convention(c) (
-    OpaquePointer?, OpaquePointer?, UnsafePointer<UInt8>?, Int, Int32, UnsafeMutableRawPointer?
-) -> Int32 = { ssl, session, _, _, status, _ in
-    switch status {
-    case SSL_TICKET_SUCCESS, SSL_TICKET_SUCCESS_RENEW:
-        guard let ssl, let session, let connection = OpenSSLConnection.from(ssl) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
-        guard connection.mayResume(session) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
-        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW
-    case SSL_TICKET_EMPTY, SSL_TICKET_NO_DECRYPT:
-        return SSL_TICKET_RETURN_IGNORE_RENEW
-    default:
-        return SSL_TICKET_RETURN_ABORT
+let ticketDecryptCallback:
+    @convention(c) (
+        OpaquePointer?, OpaquePointer?, UnsafePointer<UInt8>?, Int, Int32, UnsafeMutableRawPointer?
+    ) -> Int32 = { ssl, session, _, _, status, _ in
+        switch status {
+        case SSL_TICKET_SUCCESS, SSL_TICKET_SUCCESS_RENEW:
+            guard let ssl, let session, let connection = OpenSSLConnection.from(ssl) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
+            guard connection.mayResume(session) else { return SSL_TICKET_RETURN_IGNORE_RENEW }
+            return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW
+        case SSL_TICKET_EMPTY, SSL_TICKET_NO_DECRYPT:
+            return SSL_TICKET_RETURN_IGNORE_RENEW
+        default:
+            return SSL_TICKET_RETURN_ABORT
+        }
     }
-}
 
 /// ALPN selection on the server: the server's order wins; no overlap is fatal
 /// (no_application_protocol), as RFC 7301 §3.2 asks.
@@ -85,18 +87,19 @@ let alpnSelectCallback:
 
 /// SNI on the server: switch to the first alternative context whose leaf is valid for the
 /// name the client sent; stay on the default otherwise.
-let serverNameCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?)
-    -> Int32 = { ssl, _, arg in
-        guard let ssl, let arg, let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)) else {
+let serverNameCallback:
+    @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?)
+        -> Int32 = { ssl, _, arg in
+            guard let ssl, let arg, let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)) else {
+                return SSL_TLSEXT_ERR_OK
+            }
+            let primary = Unmanaged<OpenSSLContextHandle>.fromOpaque(arg).takeUnretainedValue()
+            if let leaf = primary.leaf, X509_check_host(leaf.pointer, name, 0, 0, nil) == 1 { return SSL_TLSEXT_ERR_OK }
+            for alternative in primary.alternatives {
+                if let leaf = alternative.leaf, X509_check_host(leaf.pointer, name, 0, 0, nil) == 1 {
+                    _ = SSL_set_SSL_CTX(ssl, alternative.pointer)
+                    break
+                }
+            }
             return SSL_TLSEXT_ERR_OK
         }
-        let primary = Unmanaged<OpenSSLContextHandle>.fromOpaque(arg).takeUnretainedValue()
-        if let leaf = primary.leaf, X509_check_host(leaf.pointer, name, 0, 0, nil) == 1 { return SSL_TLSEXT_ERR_OK }
-        for alternative in primary.alternatives {
-            if let leaf = alternative.leaf, X509_check_host(leaf.pointer, name, 0, 0, nil) == 1 {
-                _ = SSL_set_SSL_CTX(ssl, alternative.pointer)
-                break
-            }
-        }
-        return SSL_TLSEXT_ERR_OK
-    }

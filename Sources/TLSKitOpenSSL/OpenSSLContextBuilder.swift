@@ -192,7 +192,8 @@ enum OpenSSLContextBuilder {
         ERR_clear_error()
         guard SSL_CTX_use_certificate(ctx, leaf.pointer) == 1 else {
             throw TLSError(
-                .configuration, "\(field).certificate: OpenSSL refused the certificate (is its key too weak "
+                .configuration,
+                "\(field).certificate: OpenSSL refused the certificate (is its key too weak "
                     + "for the security policy?)",
                 backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "\(field).certificate")
         }

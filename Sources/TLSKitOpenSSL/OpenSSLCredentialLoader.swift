@@ -1,11 +1,12 @@
+internal import CTLSKitOpenSSL
+internal import CTLSKitOpenSSLShims
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CTLSKitOpenSSL
-internal import CTLSKitOpenSSLShims
-import TLSKit
 
 // MARK: - Loading
 

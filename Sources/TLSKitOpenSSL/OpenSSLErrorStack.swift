@@ -193,5 +193,4 @@ struct OpenSSLFailure {
             expectedName: reason == .hostnameMismatch ? expectedName : nil)
     }
 
-
 }

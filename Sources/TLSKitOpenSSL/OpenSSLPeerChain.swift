@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 import TLSKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the OpenSSL backend reads off a peer's certificates: key pins, validity periods,
 /// stacks as DER, and the authentication record sealed into session tickets.

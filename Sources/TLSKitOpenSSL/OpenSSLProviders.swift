@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 import TLSKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An OpenSSL provider for ``OpenSSLBackend`` to load, with its settings.
 ///

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 package import TLSKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The system's TLS policy, as `.systemDefault` follows it: the commands of the
 /// `system_default` entry of the `ssl_conf` module in the OpenSSL configuration file

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 internal import CTLSKitOpenSSL
 internal import CTLSKitOpenSSLShims
 import TLSKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The session-ticket keys of one server context, rotated every `lifetime`: new tickets use
 /// the newest key; tickets under the previous key are accepted and renewed; older ones are
@@ -42,8 +43,9 @@ final class OpenSSLTicketKeys: @unchecked Sendable {
     init(library: OpenSSLLibraryContext, lifetime: Duration) throws(TLSError) {
         self.lifetime = UInt64(max(1, lifetime.components.seconds))
         guard let cipher = EVP_CIPHER_fetch(library.pointer, "AES-256-CBC", library.propertyQuery) else {
-            throw TLSError(.internal, "AES-256-CBC is not available for session tickets",
-                           backendErrors: OpenSSLErrorStack.drain().map(\.text))
+            throw TLSError(
+                .internal, "AES-256-CBC is not available for session tickets",
+                backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
         self.cipher = cipher
     }

@@ -1,5 +1,6 @@
 public import TLSKit
 import TLSKitOpenSSL
+
 #if GnuTLS
 import TLSKitGnuTLS
 #endif

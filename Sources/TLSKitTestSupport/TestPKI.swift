@@ -1,9 +1,9 @@
-public import Foundation
 import Crypto
-import _CryptoExtras
+public import Foundation
 import SwiftASN1
 public import TLSKit
 public import X509
+import _CryptoExtras
 
 /// A throw-away public-key infrastructure made in memory with swift-certificates: roots,
 /// intermediates, server and client certificates, with the names, dates and key types a
@@ -88,7 +88,10 @@ public enum TestPKI {
             notBefore: Date = Date().addingTimeInterval(-3600), notAfter: Date = Date().addingTimeInterval(86_400 * 365)
         ) throws -> Authority {
             let key = try keyType.generate()
-            let subject = try DistinguishedName { CommonName(name); OrganizationName("TLSKit tests") }
+            let subject = try DistinguishedName {
+                CommonName(name)
+                OrganizationName("TLSKit tests")
+            }
             let extensions = try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
@@ -104,7 +107,10 @@ public enum TestPKI {
         /// Issues an intermediate CA under this one.
         public func intermediate(name: String = "TLSKit Test Intermediate", keyType: KeyType = .p256) throws -> Authority {
             let key = try keyType.generate()
-            let subject = try DistinguishedName { CommonName(name); OrganizationName("TLSKit tests") }
+            let subject = try DistinguishedName {
+                CommonName(name)
+                OrganizationName("TLSKit tests")
+            }
             let extensions = try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
@@ -141,7 +147,10 @@ public enum TestPKI {
             otherNames: [GeneralName] = []
         ) throws -> Identity {
             let key = try keyType.generate()
-            let subject = try DistinguishedName { CommonName(commonName); OrganizationName("TLSKit tests") }
+            let subject = try DistinguishedName {
+                CommonName(commonName)
+                OrganizationName("TLSKit tests")
+            }
             var names: [GeneralName] = dnsNames.map { .dnsName($0) } + otherNames
             for ip in ipAddresses {
                 let parsed = try TLSServerName(ip)

@@ -1,7 +1,7 @@
 public import Foundation
+import SwiftASN1
 public import TLSKit
 public import X509
-import SwiftASN1
 
 // The bridge from TLSKit's DER certificates to swift-certificates' `Certificate`. The core
 // never parses certificates; this module does, for inspection and reports.
@@ -51,7 +51,8 @@ extension TLSVerificationFailure {
             return "not yet valid: notBefore \(leafNotBefore.map(iso.string(from:)) ?? "?"), checked at \(iso.string(from: verificationTime))"
         case .hostnameMismatch:
             let names = presentedNames
-            return "hostname mismatch: expected \(expectedName ?? "?"), the certificate names \(names.isEmpty ? "nothing (no subjectAltName)" : names.joined(separator: ", "))"
+            return
+                "hostname mismatch: expected \(expectedName ?? "?"), the certificate names \(names.isEmpty ? "nothing (no subjectAltName)" : names.joined(separator: ", "))"
         case .unknownIssuer:
             return "unknown issuer: no trusted root for \(unresolvedIssuer ?? "?")"
         case .selfSigned:

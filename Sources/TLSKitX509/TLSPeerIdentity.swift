@@ -1,7 +1,7 @@
-public import TLSKit
-public import X509
 import Crypto
 import SwiftASN1
+public import TLSKit
+public import X509
 
 extension TLSVerificationPolicy {
     /// Accepts a peer only when its leaf certificate matches at least one of `patterns`:

@@ -1,6 +1,6 @@
 public import Foundation
-public import TLSKit
 import SwiftASN1
+public import TLSKit
 import X509
 
 extension TLSContextHooks {
@@ -238,7 +238,8 @@ struct WebPKIProfilePolicy: VerifierPolicy {
         if let constraints = (try? certificate.extensions.nameConstraints) ?? nil,
             constraints.permittedSubtrees.isEmpty, constraints.excludedSubtrees.isEmpty
         {
-            return fail("name constraints (RFC 5280 4.2.1.10, CABF 7.1.2.5.2)", "\(which)'s name constraints have neither permitted nor excluded subtrees")
+            return fail(
+                "name constraints (RFC 5280 4.2.1.10, CABF 7.1.2.5.2)", "\(which)'s name constraints have neither permitted nor excluded subtrees")
         }
         if let constraints = (try? certificate.extensions.nameConstraints) ?? nil {
             // A dNSName constraint is a host name: the leading period of URI and email

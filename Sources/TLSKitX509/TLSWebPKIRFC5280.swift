@@ -117,7 +117,9 @@ enum TLSWebPKINameConstraints {
                 if index > 0, certificate.issuer == certificate.subject { continue }
                 guard let names = names(of: certificate) else { return fail("a certificate's subjectAltName cannot be decoded") }
                 for name in names {
-                    if case .failsToMeetPolicy(let reason) = check(name, permitted: constraints.permittedSubtrees, excluded: constraints.excludedSubtrees) {
+                    if case .failsToMeetPolicy(let reason) = check(
+                        name, permitted: constraints.permittedSubtrees, excluded: constraints.excludedSubtrees)
+                    {
                         return .failsToMeetPolicy(reason: reason)
                     }
                 }
@@ -126,7 +128,10 @@ enum TLSWebPKINameConstraints {
         return .meetsPolicy
     }
 
-    enum Match { case inside, outside, invalid(String), unsupported }
+    enum Match {
+        case inside, outside, unsupported
+        case invalid(String)
+    }
 
     static func check(_ name: GeneralName, permitted: [GeneralName], excluded: [GeneralName]) -> PolicyEvaluationResult {
         for constraint in excluded {
@@ -166,7 +171,9 @@ enum TLSWebPKINameConstraints {
         switch (name, constraint) {
         case (.dnsName(let presented), .dnsName(let base)):
             guard isHostName(presented, allowingWildcard: true) else { return .invalid("the dNSName \(presented) is malformed") }
-            guard base.isEmpty || isHostName(base, allowingWildcard: false) else { return .invalid("the dNSName constraint \(base) is not a host name") }
+            guard base.isEmpty || isHostName(base, allowingWildcard: false) else {
+                return .invalid("the dNSName constraint \(base) is not a host name")
+            }
             return dnsName(presented, isWithin: base) ? .inside : .outside
         case (.ipAddress(let presented), .ipAddress(let range)):
             let address = Array(presented.bytes)

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import TLSKit
-import TLSKitInsecure
 import TLSKitIO
+import TLSKitInsecure
 import TLSKitX509
 
 struct Connect: ParsableCommand {
@@ -18,7 +18,9 @@ struct Connect: ParsableCommand {
     var ca: String?
     @Option(
         name: .customLong("pin"),
-        help: "Trust exactly this server key instead of CAs (repeatable): sha256:BASE64 of its SubjectPublicKeyInfo. The name and validity period are not checked (DANE-EE); --json prints a server's pin.")
+        help:
+            "Trust exactly this server key instead of CAs (repeatable): sha256:BASE64 of its SubjectPublicKeyInfo. The name and validity period are not checked (DANE-EE); --json prints a server's pin."
+    )
     var pins: [String] = []
     @Option(name: .customLong("allow-server"), help: "Accept only a server whose certificate matches (repeatable; forms as serve --allow-client).")
     var allowServer: [String] = []
@@ -40,7 +42,10 @@ struct Connect: ParsableCommand {
     var timeout: Double = 10
     @Option(name: .customLong("verify-time"), help: "Verify the server's certificates as of this ISO 8601 time instead of now.")
     var verifyTime: String?
-    @Option(help: "Connect this many more times with the same context, to show session resumption (with --send, each connection sends it and reads the answer).")
+    @Option(
+        help:
+            "Connect this many more times with the same context, to show session resumption (with --send, each connection sends it and reads the answer)."
+    )
     var reconnect: Int = 0
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
@@ -48,7 +53,9 @@ struct Connect: ParsableCommand {
     var starttls: Serve.StartTLS?
     @Flag(
         name: .customLong("webpki"), inversion: .prefixedNo,
-        help: "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification. Default: on with the system trust store (no --ca, --pin or --insecure-*), off otherwise.")
+        help:
+            "Also apply the Web PKI profile (swift-certificates' verifier) after the backend's verification. Default: on with the system trust store (no --ca, --pin or --insecure-*), off otherwise."
+    )
     var webPKI: Bool?
     @Flag(name: .customLong("insecure-no-hostname-check"), help: "Do not check the server's name. INSECURE.")
     var insecureNoHostnameCheck = false
@@ -140,7 +147,9 @@ struct Connect: ParsableCommand {
             // Say goodbye properly inside TLS.
             try? socket.send("QUIT\r\n")
             socket.setTimeout(.seconds(2))
-            if let reply = try? socket.receive() { printFlushed("SMTP: " + String(decoding: reply, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let reply = try? socket.receive() {
+                printFlushed("SMTP: " + String(decoding: reply, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         socket.setTimeout(.seconds(2))
         try? socket.shutdown(waitForPeer: true)
@@ -172,7 +181,8 @@ struct Connect: ParsableCommand {
                         "version": again.connectionInfo.map { "\($0.protocolVersion)" } ?? NSNull(), "resumed": resumed,
                     ])
                 } else if reconnect <= 10 || attempt == reconnect - 1 {
-                    printFlushed("reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
+                    printFlushed(
+                        "reconnect \(attempt + 1): \(again.connectionInfo.map { "\($0.protocolVersion)" } ?? "?"), resumed \(resumed ? "yes" : "no")")
                 }
             } catch {
                 CLI.exit(for: error)
@@ -188,7 +198,8 @@ struct Connect: ParsableCommand {
             }
             printFlushed(Report.json(info, error: nil, backend: backend.name, target: target, extra: extra))
         } else if reconnect > 0 {
-            printFlushed("reconnects: \(reconnect), resumed \(resumedCount); open descriptors before/after: \(descriptorsBefore)/\(Self.openDescriptors())")
+            printFlushed(
+                "reconnects: \(reconnect), resumed \(resumedCount); open descriptors before/after: \(descriptorsBefore)/\(Self.openDescriptors())")
         }
     }
 

@@ -74,8 +74,9 @@ struct Demo: ParsableCommand {
         clientConfig.certificateChain = clientChain
         clientConfig.applicationProtocols = [.http2]
         let clientContext = try backend.makeClientContext(clientConfig)
-        let socket = try TLSSocket.connect(host: "127.0.0.1", port: listener.port, context: clientContext,
-                                           serverName: try TLSServerName("localhost"), timeout: .seconds(10))
+        let socket = try TLSSocket.connect(
+            host: "127.0.0.1", port: listener.port, context: clientContext,
+            serverName: try TLSServerName("localhost"), timeout: .seconds(10))
         let message = "hello from the TLSKit demo client"
         try socket.send(message)
         let echoed = try socket.receive() ?? []
@@ -92,8 +93,9 @@ struct Demo: ParsableCommand {
         // 4. The refused connection: the right CA, the wrong name.
         let refused: TLSError
         do {
-            let bad = try TLSSocket.connect(host: "127.0.0.1", port: listener.port, context: clientContext,
-                                            serverName: try TLSServerName("wrong.example"), timeout: .seconds(10))
+            let bad = try TLSSocket.connect(
+                host: "127.0.0.1", port: listener.port, context: clientContext,
+                serverName: try TLSServerName("wrong.example"), timeout: .seconds(10))
             bad.close()
             throw CLIError.failed("the connection to 'wrong.example' was accepted; hostname verification is broken")
         } catch let error as TLSError {

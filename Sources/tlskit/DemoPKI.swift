@@ -32,7 +32,8 @@ struct DemoPKI {
     func leaf(commonName: String, dnsNames: [String], ipAddresses: [[UInt8]], forServers: Bool) throws -> TLSSigningChain {
         let leafKey = P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(leafKey.publicKey)
-        let sans = dnsNames.map { GeneralName.dnsName($0) }
+        let sans =
+            dnsNames.map { GeneralName.dnsName($0) }
             + ipAddresses.map { GeneralName.ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) }
         let certificate = try Self.sign(
             subject: try DistinguishedName { CommonName(commonName) }, publicKey: publicKey,

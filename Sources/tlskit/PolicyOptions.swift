@@ -12,7 +12,9 @@ struct PolicyOptions: ParsableArguments {
     var policy: String?
     @Option(name: .customLong("verify-depth"), help: "The longest peer chain accepted, leaf and trust anchor counted (maximumChainLength).")
     var verifyDepth: Int?
-    @Option(name: .customLong("crl"), help: "A file of CRLs (PEM or DER) to check the peer's chain against (repeatable); every CA of the chain needs one.")
+    @Option(
+        name: .customLong("crl"), help: "A file of CRLs (PEM or DER) to check the peer's chain against (repeatable); every CA of the chain needs one."
+    )
     var crls: [String] = []
 
     func securityPolicy() throws -> TLSSecurityPolicy? {

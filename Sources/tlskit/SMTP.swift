@@ -15,7 +15,9 @@ enum SMTP {
         while bytes.count < 4096 {
             let n = recv(fd, &byte, 1, 0)
             if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { throw TLSError(.io, n == 0 ? "the peer closed the connection during the SMTP exchange" : "recv() failed during the SMTP exchange") }
+            guard n == 1 else {
+                throw TLSError(.io, n == 0 ? "the peer closed the connection during the SMTP exchange" : "recv() failed during the SMTP exchange")
+            }
             if byte == 0x0A { break }
             if byte != 0x0D { bytes.append(byte) }
         }
@@ -96,7 +98,7 @@ enum SMTP {
     /// sends without reading is held by TCP once the replies fill the buffers.
     static func serve(_ socket: TLSSocket) throws(TLSError) -> Int {
         var buffer: [UInt8] = []
-        var start = 0    // where the next line begins; the front is dropped when the buffer refills
+        var start = 0  // where the next line begins; the front is dropped when the buffer refills
         var scanned = 0  // bytes of `buffer` already searched for LF
         func line() throws(TLSError) -> String? {
             while true {

@@ -7,7 +7,9 @@ import TLSKitX509
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM.",
-        discussion: "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www). Connections are served concurrently on SwiftNIO (TLSKitNIO); --starttls smtp uses a thread per connection.")
+        discussion:
+            "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www). Connections are served concurrently on SwiftNIO (TLSKitNIO); --starttls smtp uses a thread per connection."
+    )
 
     enum Mode: String, ExpressibleByArgument { case echo, http }
     enum StartTLS: String, ExpressibleByArgument { case smtp }
@@ -24,7 +26,9 @@ struct Serve: ParsableCommand {
     var clientCA: String?
     @Option(
         name: .customLong("allow-client"),
-        help: "With --client-ca: accept only clients whose certificate matches (repeatable): dns:NAME, dns:*.DOMAIN, ip:ADDR, uri:URI, email:ADDR, spiffe://DOMAIN/PATH (or /*), cn:/o:/ou:VALUE.")
+        help:
+            "With --client-ca: accept only clients whose certificate matches (repeatable): dns:NAME, dns:*.DOMAIN, ip:ADDR, uri:URI, email:ADDR, spiffe://DOMAIN/PATH (or /*), cn:/o:/ou:VALUE."
+    )
     var allowClient: [String] = []
     @Option(help: "Comma-separated ALPN protocols, most preferred first.")
     var alpn: String?
@@ -46,7 +50,9 @@ struct Serve: ParsableCommand {
     var maxConnections: Int = 10_000
     @Option(
         name: .customLong("idle-timeout"),
-        help: "Close a connection idle (no input, no output) for SECONDS after its handshake; 0: never. The STARTTLS (thread) path applies it to each read and write.")
+        help:
+            "Close a connection idle (no input, no output) for SECONDS after its handshake; 0: never. The STARTTLS (thread) path applies it to each read and write."
+    )
     var idleTimeout: Double = 300
     @OptionGroup var backendOptions: BackendOptions
 
@@ -63,8 +69,9 @@ struct Serve: ParsableCommand {
         do {
             let (host, port) = try CLI.hostPort(listen)
             let backend = try backendOptions.makeBackend()
-            var config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-                certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+            var config = TLSServerConfiguration(
+                certificateChain: TLSSigningChain(
+                    certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }
@@ -77,8 +84,9 @@ struct Serve: ParsableCommand {
                 }
                 let certificate = String(entry[entry.index(after: equals)..<comma])
                 let key = String(entry[entry.index(after: comma)...])
-                config.certificateChains.append(TLSSigningChain(
-                    certificate: CLI.certificate(certificate), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+                config.certificateChains.append(
+                    TLSSigningChain(
+                        certificate: CLI.certificate(certificate), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
             }
             var hooks = TLSContextHooks()
             if !allowClient.isEmpty {
@@ -120,8 +128,9 @@ struct Serve: ParsableCommand {
                 continue
             }
             guard open.admit(maximum: maxConnections) else {
-                FileHandle.standardError.write(Data(
-                    "tlskit: refused connection from \(socket.peerAddress ?? "?"): --max-connections \(maxConnections) reached\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "tlskit: refused connection from \(socket.peerAddress ?? "?"): --max-connections \(maxConnections) reached\n".utf8))
                 socket.close()
                 continue
             }

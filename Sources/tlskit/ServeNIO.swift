@@ -53,8 +53,9 @@ enum ServeNIO {
             let admitted = open.admit(maximum: maximum)
             guard admitted else {
                 let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                FileHandle.standardError.write(Data(
-                    "tlskit: refused connection from \(peer): --max-connections \(maximum) reached\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "tlskit: refused connection from \(peer): --max-connections \(maximum) reached\n".utf8))
                 return false
             }
             channel.closeFuture.whenComplete { [open] _ in open.release() }

@@ -6,6 +6,7 @@ import TLSKitInsecure
 import TLSKitOpenSSL
 import TLSKitX509
 import X509
+
 #if GnuTLS
 import TLSKitGnuTLS
 #endif
@@ -14,7 +15,9 @@ import TLSKitGnuTLS
 struct BackendOptions: ParsableArguments {
     @Option(help: "TLS backend: openssl, or gnutls when built with --traits GnuTLS.")
     var backend: String = "openssl"
-    @Option(name: .customLong("provider"), help: "OpenSSL provider to load, in order; repeat it (default: default). For TPM keys: --provider default --provider tpm2.")
+    @Option(
+        name: .customLong("provider"),
+        help: "OpenSSL provider to load, in order; repeat it (default: default). For TPM keys: --provider default --provider tpm2.")
     var providers: [String] = []
     @Option(help: "OpenSSL property query for fetches and key loading, e.g. '?tpm2.signature'.")
     var propquery: String?
@@ -46,7 +49,8 @@ struct BackendOptions: ParsableArguments {
             return try OpenSSLBackend(providers: specs, propertyQuery: propquery, engines: engines)
         }
         if openSSLOnly {
-            throw CLIError.usage("--provider, --propquery, --tcti, --engine and --pkcs11-module are OpenSSL settings; the \(name) backend does not use them")
+            throw CLIError.usage(
+                "--provider, --propquery, --tcti, --engine and --pkcs11-module are OpenSSL settings; the \(name) backend does not use them")
         }
         return try CLI.makeBackend(name)
     }
@@ -218,7 +222,8 @@ enum CLI {
         switch error {
         case let e as TLSError:
             let configurationLike = e.code == .configuration || e.code == .unsupportedFeature
-            line = "\(e.code): \(e.message)" + commandLineHint(for: e.message)
+            line =
+                "\(e.code): \(e.message)" + commandLineHint(for: e.message)
                 + (e.verificationFailure.map { " [\($0.explanation(verificationTime: verificationTime ?? Date()))]" } ?? "")
             code = configurationLike ? 1 : 2
         case CLIError.usage(let text):

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// docs/BackendDifferences.md's matrix must say what `capabilities` says.
 @Suite("Backend differences article")

@@ -1,7 +1,7 @@
-import Testing
 import TLSKit
 import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
 
 /// Anonymous, NULL-encryption, PSK and SRP suites are never offered or accepted, under any
 /// policy (`.compatible` and OpenSSL security level 0 included), on every backend.

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 @_spi(Testing) import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// Bad configuration fails when the context is built, with a message that names the field
 /// and the fix.
@@ -10,8 +10,9 @@ struct ConfigurationErrorTests {
     @Test(arguments: TestBackends.all)
     func malformedPEMCertificate(backend: BackendUnderTest) throws {
         let damaged = "-----BEGIN CERTIFICATE-----\nMIIB!!!not base64!!!\n-----END CERTIFICATE-----\n"
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(damaged), privateKey: .pem(Fixtures.server.privateKeyPEM)))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(damaged), privateKey: .pem(Fixtures.server.privateKeyPEM)))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.code == .configuration)
         #expect(error?.message.contains("certificateChains[0].certificate") == true)
@@ -20,24 +21,27 @@ struct ConfigurationErrorTests {
 
     @Test(arguments: TestBackends.all)
     func garbageBytesAsCertificate(backend: BackendUnderTest) throws {
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .der([0x30, 0x03, 0x02, 0x01]), privateKey: .pem(Fixtures.server.privateKeyPEM)))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .der([0x30, 0x03, 0x02, 0x01]), privateKey: .pem(Fixtures.server.privateKeyPEM)))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.code == .configuration)
     }
 
     @Test(arguments: TestBackends.all)
     func swappedCertificateAndKeyAreNamed(backend: BackendUnderTest) throws {
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(Fixtures.server.privateKeyPEM), privateKey: .pem(Fixtures.server.certificatePEM)))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(Fixtures.server.privateKeyPEM), privateKey: .pem(Fixtures.server.certificatePEM)))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.message.contains("swapped") == true)
     }
 
     @Test(arguments: TestBackends.all)
     func missingFilesAreNamed(backend: BackendUnderTest) throws {
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file("/nonexistent/cert.pem"), privateKey: .file("/nonexistent/key.pem")))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file("/nonexistent/cert.pem"), privateKey: .file("/nonexistent/key.pem")))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.code == .configuration)
         #expect(error?.message.contains("/nonexistent/cert.pem does not exist") == true)
@@ -51,8 +55,9 @@ struct ConfigurationErrorTests {
     @Test(arguments: TestBackends.all)
     func keyThatDoesNotMatchTheCertificate(backend: BackendUnderTest) throws {
         let other = try Fixtures.root.issue()
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(Fixtures.server.certificatePEM), privateKey: .pem(other.privateKeyPEM)))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(Fixtures.server.certificatePEM), privateKey: .pem(other.privateKeyPEM)))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.code == .configuration)
         #expect(error?.message.contains("does not match") == true)
@@ -74,13 +79,15 @@ struct ConfigurationErrorTests {
         let missing = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(noPass) }
         #expect(missing?.message.contains("encrypted") == true)
 
-        let wrong = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: cert, privateKey: .file(encrypted, passphrase: .text("wrong"))))
+        let wrong = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: cert, privateKey: .file(encrypted, passphrase: .text("wrong"))))
         let wrongError = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(wrong) }
         #expect(wrongError?.message.contains("passphrase") == true)
 
-        let right = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: cert, privateKey: .file(encrypted, passphrase: .text("s3cret"))))
+        let right = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: cert, privateKey: .file(encrypted, passphrase: .text("s3cret"))))
         let pair = try backend.pair(client: Fixtures.clientConfig(), server: right)
         #expect(pair.handshake())
     }
@@ -92,17 +99,19 @@ struct ConfigurationErrorTests {
         let paths = try Fixtures.server.write(to: dir, name: "server")
         let caPath = dir.appendingPathComponent("ca.pem").path
         try Fixtures.root.certificatePEM.write(toFile: caPath, atomically: true, encoding: .utf8)
-        let server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file(paths.certificate), privateKey: .identifier("file:" + paths.key)))
+        let server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file(paths.certificate), privateKey: .identifier("file:" + paths.key)))
         let pair = try backend.pair(client: TLSClientConfiguration(trustStore: .file(caPath)), server: server)
         #expect(pair.handshake(), "\(String(describing: pair.clientError))")
     }
 
     @Test(arguments: TestBackends.all)
     func identifierWithAnUnknownSchemeNamesTheProvider(backend: BackendUnderTest) throws {
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(Fixtures.server.certificatePEM),
-            privateKey: .identifier("pkcs11:token=none;object=key;pin-value=1234")))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(Fixtures.server.certificatePEM),
+                privateKey: .identifier("pkcs11:token=none;object=key;pin-value=1234")))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         #expect(error?.code == .configuration || error?.code == .unsupportedFeature)
         #expect(error?.message.contains("pkcs11") == true)
@@ -160,8 +169,9 @@ struct ConfigurationErrorTests {
         do {
             let secret = TLSSecureBytes(utf8: Fixtures.server.privateKeyPEM)
             secret.attach(observer)
-            let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-                certificate: .pem(Fixtures.server.certificatePEM), privateKey: TLSPrivateKey(.pem(secret))))
+            let config = TLSServerConfiguration(
+                certificateChain: TLSSigningChain(
+                    certificate: .pem(Fixtures.server.certificatePEM), privateKey: TLSPrivateKey(.pem(secret))))
             let context = try backend.make().makeServerContext(config)
             // The context keeps the parsed key inside the backend, not our bytes.
             _ = try context.makeConnection()

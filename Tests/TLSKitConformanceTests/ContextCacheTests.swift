@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// TLSContextCache: one context per distinct configuration, bounded, shared across threads,
 /// built with the cache's hooks.

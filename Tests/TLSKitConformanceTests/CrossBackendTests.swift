@@ -1,6 +1,6 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// Every backend's client against every other backend's server, in memory: TLS 1.2 and
 /// 1.3, RSA and ECDSA, with and without client certificates.

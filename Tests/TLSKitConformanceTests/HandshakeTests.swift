@@ -1,8 +1,8 @@
 import Foundation
-import Testing
+import SwiftASN1
 import TLSKit
 import TLSKitTestSupport
-import SwiftASN1
+import Testing
 import X509
 
 /// Happy paths: every backend, both versions, both key types.

@@ -1,12 +1,14 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import SwiftASN1
-import Testing
-import X509
 import TLSKit
 import TLSKitTestSupport
+import Testing
+import X509
+import _CryptoExtras
+
 @testable import TLSKitOpenSSL
+
 #if GnuTLS
 import TLSKitGnuTLS
 #endif
@@ -33,8 +35,9 @@ struct HardwareKeyTests {
     @Test(arguments: [TLSProtocolVersion.tls1_2, .tls1_3])
     func serverKeyInTheTPMCompletesHandshakes(version: TLSProtocolVersion) throws {
         let ca = try HardwareKeys.value("TLSKIT_HWKEYS_CA")
-        var server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file(try HardwareKeys.value("TPM_EC_CERT")), privateKey: .identifier("handle:0x81000001")))
+        var server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file(try HardwareKeys.value("TPM_EC_CERT")), privateKey: .identifier("handle:0x81000001")))
         server.maximumVersion = version
         var client = TLSClientConfiguration(trustStore: .file(ca))
         client.minimumVersion = version
@@ -88,9 +91,10 @@ struct HardwareKeyTests {
     #if GnuTLS
     @Test func tokenKeyThroughGnuTLSWithThePINFromCode() throws {
         let ca = try HardwareKeys.value("TLSKIT_HWKEYS_CA")
-        let server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .identifier(try HardwareKeys.value("TOKEN_CERT_URI")),
-            privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY"), passphrase: .text("1234"))))
+        let server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .identifier(try HardwareKeys.value("TOKEN_CERT_URI")),
+                privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY"), passphrase: .text("1234"))))
         let pair = try ConnectionPair(
             client: OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(ca))),
             server: GnuTLSBackend().makeServerContext(server))

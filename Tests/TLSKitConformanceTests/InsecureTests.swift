@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitInsecure
 import TLSKitTestSupport
+import Testing
 
 /// TLSKitInsecure: the only way to switch checks off, loudly; and key logging.
 @Suite("Insecure module")
@@ -14,7 +14,8 @@ struct InsecureTests {
         let b = try backend.make()
         var config = Fixtures.clientConfig()
         config.insecurelyDisableHostnameVerification()
-        let pair = try ConnectionPair(client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
+        let pair = try ConnectionPair(
+            client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
         #expect(pair.handshake(), "\(String(describing: pair.clientError))")
         #expect(pair.client.connectionInfo?.peerVerification == .insecurelySkipped)
 
@@ -30,7 +31,8 @@ struct InsecureTests {
         let b = try backend.make()
         var config = Fixtures.clientConfig(trusting: Fixtures.otherRoot)
         config.insecurelyDisableCertificateVerification()
-        let pair = try ConnectionPair(client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
+        let pair = try ConnectionPair(
+            client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
         #expect(pair.handshake(), "\(String(describing: pair.clientError))")
         #expect(pair.client.connectionInfo?.peerVerification == .insecurelySkipped)
         #expect(pair.client.connectionInfo?.peerLeafCertificate == Fixtures.server.certificateDER)
@@ -58,7 +60,8 @@ struct InsecureTests {
         var config = Fixtures.clientConfig()
         config.backendOptions[LookAlike.self] = true
         config.securityPolicy = .compatible
-        let pair = try ConnectionPair(client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
+        let pair = try ConnectionPair(
+            client: b.makeClientContext(config), server: b.makeServerContext(Fixtures.serverConfig()), serverName: "wrong.example")
         #expect(!pair.handshake())
         #expect(pair.clientError?.verificationFailure?.reason == .hostnameMismatch)
     }
@@ -98,7 +101,8 @@ struct InsecureTests {
             client: backends.client.make().makeClientContext(config, hooks: clientHooks),
             server: backends.server.make().makeServerContext(Fixtures.serverConfig(), hooks: serverHooks))
         #expect(pair.handshake())
-        let labels = version == .tls1_3
+        let labels =
+            version == .tls1_3
             ? ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"]
             : ["CLIENT_RANDOM"]
         for line in clientLines.all {

@@ -1,6 +1,6 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// TLS 1.3 KeyUpdate: either side can start one, and a request for ours is answered before
 /// our next application data (RFC 8446 §4.6.3), on every backend pair.

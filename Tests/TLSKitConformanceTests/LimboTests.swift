@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
 import TLSKitX509
+import Testing
 
 /// x509-limbo (Tests/Fixtures/x509-limbo/limbo.json) over real TLS handshakes, on every
 /// backend, with the backend's own verification ("plain") and with the Web PKI profile
@@ -29,10 +29,17 @@ struct LimboTests {
         let expected_peer_name: PeerName?
         let max_chain_depth: Int?
         let crls: [String]?
-        struct PeerName: Decodable, Sendable { let kind: String; let value: String }
+        struct PeerName: Decodable, Sendable {
+            let kind: String
+            let value: String
+        }
     }
 
-    enum Outcome: String, Codable, Sendable { case success = "SUCCESS", failure = "FAILURE", skipped = "SKIPPED" }
+    enum Outcome: String, Codable, Sendable {
+        case success = "SUCCESS"
+        case failure = "FAILURE"
+        case skipped = "SKIPPED"
+    }
 
     /// One run over all cases: the outcome of each, and why (the error text, or why skipped).
     struct Results: Sendable {
@@ -137,7 +144,10 @@ struct LimboTests {
     func noNewFalseAcceptsAndNoDrift(backend: BackendUnderTest, webPKI: Bool) async throws {
         let cases = try Self.cases()
         let results = try await Self.runAll(backend, webPKI: webPKI)
-        var passed = 0, falseAccepts: [String] = [], falseRejects: [String] = [], skipped = 0
+        var passed = 0
+        var falseAccepts: [String] = []
+        var falseRejects: [String] = []
+        var skipped = 0
         for c in cases {
             switch (results.outcomes[c.id], c.expected_result) {
             case (.skipped?, _), (nil, _): skipped += 1
@@ -147,7 +157,8 @@ struct LimboTests {
             }
         }
         let name = Self.fixtureName(backend.name, webPKI: webPKI)
-        var report = "x509-limbo over TLS, \(name): \(passed) passed, \(falseAccepts.count) false accepts, "
+        var report =
+            "x509-limbo over TLS, \(name): \(passed) passed, \(falseAccepts.count) false accepts, "
             + "\(falseRejects.count) false rejects, \(skipped) skipped (of \(cases.count))"
         for id in falseAccepts { report += "\n  false accept: \(id)" }
         for id in falseRejects { report += "\n  false reject: \(id): \(results.details[id] ?? "")" }

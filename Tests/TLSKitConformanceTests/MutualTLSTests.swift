@@ -1,7 +1,7 @@
-import Testing
+import SwiftASN1
 import TLSKit
 import TLSKitTestSupport
-import SwiftASN1
+import Testing
 import X509
 
 @Suite("Mutual TLS")

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// The security properties: every way a handshake must fail, fails, with a reason.
 @Suite("Negative: verification and negotiation")
@@ -118,10 +118,12 @@ struct CertificateDamageTests {
     func aBrokenSignatureIsRejectedAsSuch(backend: BackendUnderTest) throws {
         var der = Fixtures.server.certificateDER
         der[der.count - 5] ^= 0x5A  // inside the signature value
-        let pem = "-----BEGIN CERTIFICATE-----\n" + Data(der).base64EncodedString(options: .lineLength64Characters)
+        let pem =
+            "-----BEGIN CERTIFICATE-----\n" + Data(der).base64EncodedString(options: .lineLength64Characters)
             + "\n-----END CERTIFICATE-----\n"
-        let server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(pem), privateKey: .pem(Fixtures.server.privateKeyPEM)))
+        let server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(pem), privateKey: .pem(Fixtures.server.privateKeyPEM)))
         let pair = try backend.pair(client: Fixtures.clientConfig(), server: server)
         #expect(!pair.handshake())
         #expect(pair.clientError?.code == .certificateVerification)

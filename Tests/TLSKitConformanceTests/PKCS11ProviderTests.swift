@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
+
 @testable import TLSKitOpenSSL
 
 /// Keys and certificates on the SoftHSM2 token (scripts/hwkeys) through OpenSSL 3's
@@ -15,9 +16,10 @@ struct PKCS11ProviderTests {
     @Test(arguments: [TLSProtocolVersion.tls1_2, .tls1_3])
     func serverKeyOnTheTokenThroughTheProviderCompletesHandshakes(version: TLSProtocolVersion) throws {
         let ca = try HardwareKeys.value("TLSKIT_HWKEYS_CA")
-        var server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file(try HardwareKeys.value("TOKEN_CERT")),
-            privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY") + "?pin-value=1234")))
+        var server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file(try HardwareKeys.value("TOKEN_CERT")),
+                privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY") + "?pin-value=1234")))
         server.maximumVersion = version
         var client = TLSClientConfiguration(trustStore: .file(ca))
         client.minimumVersion = version
@@ -30,9 +32,10 @@ struct PKCS11ProviderTests {
 
     @Test func certificateAndKeyByURIWithThePINFromCode() throws {
         let ca = try HardwareKeys.value("TLSKIT_HWKEYS_CA")
-        let server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .identifier(try HardwareKeys.value("TOKEN_CERT_URI")),
-            privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY"), passphrase: .text("1234"))))
+        let server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .identifier(try HardwareKeys.value("TOKEN_CERT_URI")),
+                privateKey: .identifier(try HardwareKeys.value("TOKEN_KEY"), passphrase: .text("1234"))))
         let pair = try ConnectionPair(
             client: OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(ca))),
             server: Self.backend().makeServerContext(server))

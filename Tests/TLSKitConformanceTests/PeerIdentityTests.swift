@@ -1,7 +1,7 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
 import TLSKitX509
+import Testing
 import X509
 
 /// Who the peer is, without hand parsing: identity patterns and the allowPeers policy.
@@ -50,7 +50,10 @@ struct PeerIdentityTests {
     }
 
     @Test func nonsenseIsRefusedWithTheForms() {
-        for text in ["", "fleet.example", "dns:*", "dns:a.*.example", "dns:*a.example", "ip:300.1.1.1", "spiffe://", "spiffe://Prod.example/x", "spiffe://x", "nickname:bob", "email:nobody"] {
+        for text in [
+            "", "fleet.example", "dns:*", "dns:a.*.example", "dns:*a.example", "ip:300.1.1.1", "spiffe://", "spiffe://Prod.example/x", "spiffe://x",
+            "nickname:bob", "email:nobody",
+        ] {
             #expect(throws: TLSError(.configuration), "\(text)") { _ = try TLSPeerIdentityPattern(text) }
         }
     }

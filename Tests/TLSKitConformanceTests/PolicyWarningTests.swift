@@ -1,8 +1,8 @@
 import Foundation
 import Logging
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// The least secure policy is never silent.
 @Suite("Security policy warnings")

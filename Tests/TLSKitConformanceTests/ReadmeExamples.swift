@@ -16,13 +16,14 @@ enum ReadmeExamples {
 
     static func server() throws {
         let backend = try OpenSSLBackend()
-        var config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file("server.pem"), privateKey: .file("server.key")))
-        config.trustStore = .file("clients-ca.pem")          // ⇒ client certificates required (mutual TLS)
+        var config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file("server.pem"), privateKey: .file("server.key")))
+        config.trustStore = .file("clients-ca.pem")  // ⇒ client certificates required (mutual TLS)
         let listener = try TLSListener(host: "0.0.0.0", port: 8443, context: backend.makeServerContext(config))
         while true {
             let socket = try listener.accept()
-            try socket.handshake()                            // peer: socket.connectionInfo!.peerCertificates (DER)
+            try socket.handshake()  // peer: socket.connectionInfo!.peerCertificates (DER)
             if let message = try socket.receive() { try socket.send(message) }
             try socket.shutdown()
         }

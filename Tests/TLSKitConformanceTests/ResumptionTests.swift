@@ -1,6 +1,6 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// Session resumption: the client context keeps tickets by server name.
 @Suite("Session resumption")

@@ -1,8 +1,8 @@
 import Foundation
 import SwiftASN1
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// CRLs: a revoked server certificate is refused as `revoked`; others still pass.
 @Suite("Revocation (CRLs)")
@@ -17,7 +17,8 @@ struct RevocationTests {
         try authority.identity.privateKeyPEM.write(toFile: path("ca.key"), atomically: true, encoding: .utf8)
         try "".write(toFile: path("index.txt"), atomically: true, encoding: .utf8)
         try "01\n".write(toFile: path("crlnumber"), atomically: true, encoding: .utf8)
-        let config = "[ca]\ndefault_ca = d\n[d]\ndatabase = \(path("index.txt"))\ncrlnumber = \(path("crlnumber"))\ndefault_md = sha256\ndefault_crl_days = 30\n"
+        let config =
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = \(path("index.txt"))\ncrlnumber = \(path("crlnumber"))\ndefault_md = sha256\ndefault_crl_days = 30\n"
         try config.write(toFile: path("ca.cnf"), atomically: true, encoding: .utf8)
         let common = ["-config", path("ca.cnf"), "-keyfile", path("ca.key"), "-cert", path("ca.pem")]
         for (i, identity) in identities.enumerated() {

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
-import Testing
 import TLSKit
 import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Secrets never show up in descriptions, error messages or backend error entries, and
 /// secret-bearing descriptors are not inherited by child processes.
@@ -34,8 +35,9 @@ struct SecretsTests {
     func certificateByUnknownURI(backend: BackendUnderTest, uri: String) throws {
         let certificate = TLSCertificate.identifier(uri)
         #expect(!certificate.description.contains(Self.pin), "\(certificate)")
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: certificate, privateKey: .pem(Fixtures.server.privateKeyPEM)))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: certificate, privateKey: .pem(Fixtures.server.privateKeyPEM)))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         Self.expectNoPIN(error, "\(backend) certificate")
     }
@@ -54,8 +56,9 @@ struct SecretsTests {
     func keyByUnknownURI(backend: BackendUnderTest, uri: String) throws {
         let key = TLSPrivateKey.identifier(uri.replacingOccurrences(of: "type=cert", with: "type=private"))
         #expect(!key.description.contains(Self.pin), "\(key)")
-        let config = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .pem(Fixtures.server.certificatePEM), privateKey: key))
+        let config = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .pem(Fixtures.server.certificatePEM), privateKey: key))
         let error = #expect(throws: TLSError.self) { _ = try backend.make().makeServerContext(config) }
         Self.expectNoPIN(error, "\(backend) key")
     }

@@ -1,6 +1,6 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// Data the peer sent before our close_notify can still be read after shutdown(), in order
 /// and without a hole, on every backend pair. (GnuTLS's shutdown() used to pull the rest of

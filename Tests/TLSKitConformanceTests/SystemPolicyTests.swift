@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
+
 @testable import TLSKitOpenSSL
 
 /// `.systemDefault` follows the system's policy: OpenSSL's `system_default` section of
@@ -77,8 +78,9 @@ struct SystemPolicyTests {
     @Test func openSSLSystemDefaultFollowsTheSystemsCipherStringButExplicitSuitesWin() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let aes256Only = try OpenSSLBackend(systemConfigurationForTesting: Self.write(
-            Self.openSSLConfig("CipherString = ECDHE-ECDSA-AES256-GCM-SHA384"), in: dir, name: "aes256.cnf"))
+        let aes256Only = try OpenSSLBackend(
+            systemConfigurationForTesting: Self.write(
+                Self.openSSLConfig("CipherString = ECDHE-ECDSA-AES256-GCM-SHA384"), in: dir, name: "aes256.cnf"))
         var client = Self.client(.tls1_2)
         client.cipherSuites = [.ecdheECDSAWithAES128GCMSHA256]
         #expect(try !Self.handshake(client, Fixtures.serverConfig(), serverBackend: aes256Only))
@@ -92,8 +94,9 @@ struct SystemPolicyTests {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // A system policy of anonymous suites only leaves TLSKit nothing: refused, not used.
-        let anonymous = try OpenSSLBackend(systemConfigurationForTesting: Self.write(
-            Self.openSSLConfig("CipherString = aNULL"), in: dir, name: "anon.cnf"))
+        let anonymous = try OpenSSLBackend(
+            systemConfigurationForTesting: Self.write(
+                Self.openSSLConfig("CipherString = aNULL"), in: dir, name: "anon.cnf"))
         #expect {
             _ = try anonymous.makeServerContext(Fixtures.serverConfig())
         } throws: { error in
@@ -109,15 +112,17 @@ struct SystemPolicyTests {
     @Test func openSSLABrokenOrMissingSystemConfigurationFailsClosed() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let broken = try OpenSSLBackend(systemConfigurationForTesting: Self.write(
-            Self.openSSLConfig("MinProtocol = TLSv9"), in: dir, name: "bad-value.cnf"))
+        let broken = try OpenSSLBackend(
+            systemConfigurationForTesting: Self.write(
+                Self.openSSLConfig("MinProtocol = TLSv9"), in: dir, name: "bad-value.cnf"))
         #expect {
             _ = try broken.makeClientContext(Fixtures.clientConfig())
         } throws: { error in
             (error as? TLSError)?.message.contains("bad-value.cnf") == true && (error as? TLSError)?.message.contains("MinProtocol") == true
         }
-        let unparsable = try OpenSSLBackend(systemConfigurationForTesting: Self.write(
-            "openssl_conf = openssl_init\n[openssl_init\n", in: dir, name: "unparsable.cnf"))
+        let unparsable = try OpenSSLBackend(
+            systemConfigurationForTesting: Self.write(
+                "openssl_conf = openssl_init\n[openssl_init\n", in: dir, name: "unparsable.cnf"))
         #expect(throws: TLSError.self) { _ = try unparsable.makeClientContext(Fixtures.clientConfig()) }
         #expect(throws: TLSError.self) {
             _ = try OpenSSLBackend(systemConfigurationForTesting: dir.appendingPathComponent("missing.cnf").path)
@@ -148,7 +153,8 @@ struct SystemPolicyTests {
         let paths = try Fixtures.server.write(to: dir, name: "server")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tlskit)
-        process.arguments = ["serve", "--backend", backend, "--listen", "127.0.0.1:0", "--cert", paths.certificate, "--key", paths.key]
+        process.arguments =
+            ["serve", "--backend", backend, "--listen", "127.0.0.1:0", "--cert", paths.certificate, "--key", paths.key]
             + (policy.map { ["--policy", $0] } ?? [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
@@ -168,9 +174,10 @@ struct SystemPolicyTests {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }  // the server exited
             printed += String(decoding: chunk, as: UTF8.self)
-            port = printed.split(separator: "\n").lazy.compactMap { line in
-                line.hasPrefix("listening on 127.0.0.1:") ? UInt16(line.dropFirst("listening on 127.0.0.1:".count)) : nil
-            }.first
+            port =
+                printed.split(separator: "\n").lazy.compactMap { line in
+                    line.hasPrefix("listening on 127.0.0.1:") ? UInt16(line.dropFirst("listening on 127.0.0.1:".count)) : nil
+                }.first
         }
         guard let listening = port else {
             return (nil, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))

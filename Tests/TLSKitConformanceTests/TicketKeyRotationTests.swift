@@ -1,7 +1,8 @@
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
+
 @testable import TLSKitOpenSSL
 
 /// Session-ticket keys rotate: tickets under the previous key are still honoured, older
@@ -19,11 +20,11 @@ struct TicketKeyRotationTests {
 
         #expect(try ResumptionTests.connect(client, server)?.resumed == false)  // ticket under key A
         now.withLock { $0 += 150 }  // A is past its lifetime: key B seals new tickets, A still opens
-        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // resumed with A, renewed under B
-        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // resumed with B
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)  // resumed with A, renewed under B
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)  // resumed with B
         now.withLock { $0 += 300 }  // B is two lifetimes old: its tickets are refused
         #expect(try ResumptionTests.connect(client, server)?.resumed == false)
-        #expect(try ResumptionTests.connect(client, server)?.resumed == true)   // the fresh ticket works again
+        #expect(try ResumptionTests.connect(client, server)?.resumed == true)  // the fresh ticket works again
     }
 
     /// A clock that goes backwards (a suspended VM, a test) must not trap, and a key from the

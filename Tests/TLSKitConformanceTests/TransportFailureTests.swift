@@ -1,6 +1,6 @@
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 /// Peers that hang up, truncate, or send garbage: always a TLSError, never a crash or hang.
 @Suite("Negative: transport and garbage")

@@ -1,8 +1,8 @@
-import Synchronization
 import SwiftASN1
-import Testing
+import Synchronization
 import TLSKit
 import TLSKitTestSupport
+import Testing
 import X509
 
 /// The peer-verification hook: runs after the backend's own checks, can only add to them.

@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 import SwiftASN1
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitInsecure
 import TLSKitTestSupport
 import TLSKitX509
+import Testing
 import X509
 
 /// Verification that no path bypasses: policies with chain checks off, pinned keys, the
@@ -64,11 +64,23 @@ struct VerificationPathTests {
     func policiesRunInOrderAndTheFirstRejectionIsNamed(backend: BackendUnderTest) throws {
         let ran = Mutex<[String]>([])
         var hooks = TLSContextHooks.webPKI()
-        hooks.addVerificationPolicy(TLSVerificationPolicy(name: "first") { _ in ran.withLock { $0.append("first") }; return .accept })
-        hooks.addVerificationPolicy(TLSVerificationPolicy(name: "deny-list") { _ in ran.withLock { $0.append("deny") }; return .reject("listed") })
-        hooks.verifyPeer = { _ in ran.withLock { $0.append("hook") }; return .accept }
+        hooks.addVerificationPolicy(
+            TLSVerificationPolicy(name: "first") { _ in
+                ran.withLock { $0.append("first") }
+                return .accept
+            })
+        hooks.addVerificationPolicy(
+            TLSVerificationPolicy(name: "deny-list") { _ in
+                ran.withLock { $0.append("deny") }
+                return .reject("listed")
+            })
+        hooks.verifyPeer = { _ in
+            ran.withLock { $0.append("hook") }
+            return .accept
+        }
         let b = try backend.make()
-        let pair = try ConnectionPair(client: b.makeClientContext(Fixtures.clientConfig(), hooks: hooks), server: b.makeServerContext(Fixtures.serverConfig()))
+        let pair = try ConnectionPair(
+            client: b.makeClientContext(Fixtures.clientConfig(), hooks: hooks), server: b.makeServerContext(Fixtures.serverConfig()))
         #expect(!pair.handshake())
         #expect(ran.withLock { $0 } == ["first", "deny"], "webPKI accepted, then first, then the deny-list stopped it")
         #expect(pair.clientError?.message.contains("verification policy 'deny-list': listed") == true)
@@ -76,8 +88,12 @@ struct VerificationPathTests {
         // webPKI() and a hook both run: the hook is no longer replaced.
         ran.withLock { $0 = [] }
         var both = TLSContextHooks.webPKI()
-        both.verifyPeer = { _ in ran.withLock { $0.append("hook") }; return .reject("hook says no") }
-        let second = try ConnectionPair(client: b.makeClientContext(Fixtures.clientConfig(), hooks: both), server: b.makeServerContext(Fixtures.serverConfig()))
+        both.verifyPeer = { _ in
+            ran.withLock { $0.append("hook") }
+            return .reject("hook says no")
+        }
+        let second = try ConnectionPair(
+            client: b.makeClientContext(Fixtures.clientConfig(), hooks: both), server: b.makeServerContext(Fixtures.serverConfig()))
         #expect(!second.handshake())
         #expect(ran.withLock { $0 } == ["hook"])
         #expect(second.clientError?.message.contains("hook says no") == true)
@@ -186,7 +202,10 @@ struct VerificationPathTests {
                 certificate: .pem(leaf.certificatePEM), privateKey: .pem(leaf.privateKeyPEM),
                 intermediates: try extra.map { .pem(try $0.serializeAsPEM().pemString) })
             let seen = Mutex<[[UInt8]]>([])
-            let hooks = TLSContextHooks(verifyPeer: { request in seen.withLock { $0 = request.verifiedChain }; return .accept })
+            let hooks = TLSContextHooks(verifyPeer: { request in
+                seen.withLock { $0 = request.verifiedChain }
+                return .accept
+            })
             // An OpenSSL server presents exactly the configured list, in order.
             let pair = try ConnectionPair(
                 client: b.makeClientContext(TLSClientConfiguration(trustStore: trustBoth), hooks: hooks),
@@ -222,7 +241,13 @@ struct VerificationPathTests {
         one.maximumChainLength = 1
         let pair = try ConnectionPair(client: b.makeClientContext(one), server: b.makeServerContext(Fixtures.serverConfig(device)))
         #expect(pair.handshake(), "\(String(describing: pair.clientError))")
-        let rootOnly = try ConnectionPair(client: b.makeClientContext({ var c = Fixtures.clientConfig(); c.maximumChainLength = 1; return c }()), server: b.makeServerContext(Fixtures.serverConfig()))
+        let rootOnly = try ConnectionPair(
+            client: b.makeClientContext(
+                {
+                    var c = Fixtures.clientConfig()
+                    c.maximumChainLength = 1
+                    return c
+                }()), server: b.makeServerContext(Fixtures.serverConfig()))
         #expect(!rootOnly.handshake(), "leaf + root is two certificates")
     }
 

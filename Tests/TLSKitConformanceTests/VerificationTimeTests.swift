@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitTestSupport
+import Testing
 
 @Suite("Verification time")
 struct VerificationTimeTests {

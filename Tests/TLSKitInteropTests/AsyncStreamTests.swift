@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
 
 /// async/await streams: against openssl s_server, between TLSKit peers, and cancellation.
 @Suite("async/await streams", .serialized)

@@ -3,10 +3,10 @@ import NIOCore
 import NIOPosix
 import NIOTLS
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitNIO
 import TLSKitTestSupport
+import Testing
 
 /// Issue 10, bounded memory and time: what one connection can make the server hold, and how
 /// long an idle one stays. Peers are real (Python's ssl module) on 127.0.0.1; every wait is bounded.
@@ -110,7 +110,9 @@ struct BoundedMemoryTests {
         #expect(client.waitForOutput("sent ", seconds: 150), "\(client.standardError)")
         let after = Self.residentBytes()
         let growth = after - before
-        print("[\(backend.name)] NIO echo, client never reads: \(client.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)); RSS \(before >> 20) → \(after >> 20) MiB (+\(growth >> 20) MiB)")
+        print(
+            "[\(backend.name)] NIO echo, client never reads: \(client.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)); RSS \(before >> 20) → \(after >> 20) MiB (+\(growth >> 20) MiB)"
+        )
         #expect(client.standardOutput.contains("stalled"), "the server read on: \(client.standardOutput)")
         #expect(growth < 64 << 20, "RSS grew by \(growth >> 20) MiB")
     }

@@ -1,15 +1,17 @@
 import Dispatch
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitInsecure
-@testable import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
+
+@testable import TLSKitOpenSSL
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Descriptors under cancellation storms and listeners closed under accept().
 extension ConcurrencyStressTests {
@@ -31,7 +33,8 @@ extension ConcurrencyStressTests {
         var count = 0
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)"),
-                  target.hasPrefix("socket:[") else { continue }
+                target.hasPrefix("socket:[")
+            else { continue }
             if inodes.contains(String(target.dropFirst(8).dropLast())) { count += 1 }
         }
         return count
@@ -79,25 +82,30 @@ extension ConcurrencyStressTests {
 
         // Generous time-outs: a stale shutdown(2) on a survivor's descriptor fails it at once
         // (an I/O error, a ragged EOF); only a starved machine (sanitizers, 2 busy cores) is slow.
-        let rounds = 8, victimsPerRound = 24, survivorsPerRound = 6
+        let rounds = 8
+        let victimsPerRound = 24
+        let survivorsPerRound = 6
         let survivorFailures = Locked<[String]>([])
         let outcomes = Locked<[String: Int]>([:])
         for round in 0..<rounds {
             var victims: [Task<Void, any Error>] = []
             for _ in 0..<victimsPerRound {
-                victims.append(Task {
-                    let stream = try await TLSStream.connect(host: "127.0.0.1", port: port, context: client, serverName: name, timeout: .seconds(60))
-                    for _ in 0..<50 {
-                        try await stream.write(Array(repeating: 0x61, count: 1000))
-                        _ = try await stream.read()
-                    }
-                    await stream.close()
-                })
+                victims.append(
+                    Task {
+                        let stream = try await TLSStream.connect(
+                            host: "127.0.0.1", port: port, context: client, serverName: name, timeout: .seconds(60))
+                        for _ in 0..<50 {
+                            try await stream.write(Array(repeating: 0x61, count: 1000))
+                            _ = try await stream.read()
+                        }
+                        await stream.close()
+                    })
             }
             let survivors = (0..<survivorsPerRound).map { i in
                 Task {
                     do {
-                        let stream = try await TLSStream.connect(host: "127.0.0.1", port: port, context: client, serverName: name, timeout: .seconds(60))
+                        let stream = try await TLSStream.connect(
+                            host: "127.0.0.1", port: port, context: client, serverName: name, timeout: .seconds(60))
                         for j in 0..<5 {
                             let message = Array("round \(round) survivor \(i) message \(j)\n".utf8)
                             try await stream.write(message)
@@ -156,12 +164,14 @@ extension ConcurrencyStressTests {
             }
         }
         let pki = InteropPKI.shared
-        let serverContext = try TestBackends.all[0].make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let serverContext = try TestBackends.all[0].make().makeServerContext(
+            TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
         let listener = try TLSListener(host: "127.0.0.1", port: 0, context: serverContext)
         defer { listener.close() }
         for _ in 0..<5 {
             await #expect(throws: TLSError(.internal)) {
-                _ = try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: Refusing(), serverName: try TLSServerName("localhost"))
+                _ = try await TLSStream.connect(
+                    host: "127.0.0.1", port: listener.port, context: Refusing(), serverName: try TLSServerName("localhost"))
             }
             try? listener.accept().close()  // already in the backlog: does not block
         }

@@ -1,15 +1,17 @@
 import Dispatch
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitInsecure
-@testable import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
+
+@testable import TLSKitOpenSSL
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Many threads on shared contexts, cancellation storms and listeners closed under
 /// accept(): the tests the sanitizer runs of `scripts/test` are there for (TSan finds the
@@ -68,13 +70,14 @@ struct ConcurrencyStressTests {
 
         var clientHooks = TLSContextHooks()
         clientHooks.insecurelyLogKeys { _ in tally.clientKeyLogLines.add(1, ordering: .relaxed) }
-        clientHooks.addVerificationPolicy(TLSVerificationPolicy(name: "stress") { request in
-            tally.policyRuns.withLock { $0[UInt(pthread_self()), default: 0] += 1 }
-            guard let name = request.serverName, request.peerCertificates.first == expectedLeaf[name] else {
-                return .reject("unexpected peer for \(request.serverName ?? "no name")")
-            }
-            return .accept
-        })
+        clientHooks.addVerificationPolicy(
+            TLSVerificationPolicy(name: "stress") { request in
+                tally.policyRuns.withLock { $0[UInt(pthread_self()), default: 0] += 1 }
+                guard let name = request.serverName, request.peerCertificates.first == expectedLeaf[name] else {
+                    return .reject("unexpected peer for \(request.serverName ?? "no name")")
+                }
+                return .accept
+            })
         var tls12 = TLSClientConfiguration(trustStore: pki.ca.trustStore)
         tls12.maximumVersion = .tls1_2
         let clients = [
@@ -146,8 +149,9 @@ struct ConcurrencyStressTests {
         rotation.stop.store(true, ordering: .relaxed)
         let total = Self.threads * perThread
         let elapsed = ContinuousClock.now - started
-        print("stress \(backend): \(tally.succeeded.load(ordering: .relaxed))/\(total) handshakes in \(elapsed), "
-            + "\(tally.resumed.load(ordering: .relaxed)) resumed, \(rotation.generation.load(ordering: .relaxed)) key rotations")
+        print(
+            "stress \(backend): \(tally.succeeded.load(ordering: .relaxed))/\(total) handshakes in \(elapsed), "
+                + "\(tally.resumed.load(ordering: .relaxed)) resumed, \(rotation.generation.load(ordering: .relaxed)) key rotations")
 
         #expect(tally.failures.withLock { $0 } == [])
         #expect(tally.succeeded.load(ordering: .relaxed) == total)

@@ -2,11 +2,12 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
-import Testing
 import TLSKit
-@testable import TLSKitIO
 import TLSKitNIO
 import TLSKitTestSupport
+import Testing
+
+@testable import TLSKitIO
 
 /// `TLSSocket.connect`: one engine per address, and only a failed TCP connect moves on.
 @Suite("TLSSocket.connect address attempts", .serialized)
@@ -56,12 +57,15 @@ struct ConnectAttemptTests {
         let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain), backend: backend, lineMode: true)
         // A port nobody listens on: bind one, note it, close it.
         let closedPort: UInt16 = try {
-            let probe = try TLSListener(host: "127.0.0.1", port: 0, context: backend.make().makeServerContext(
-                TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)))
+            let probe = try TLSListener(
+                host: "127.0.0.1", port: 0,
+                context: backend.make().makeServerContext(
+                    TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)))
             defer { probe.close() }
             return probe.port
         }()
-        let addresses = try POSIX.resolve(host: "127.0.0.1", port: closedPort, passive: false)
+        let addresses =
+            try POSIX.resolve(host: "127.0.0.1", port: closedPort, passive: false)
             + POSIX.resolve(host: "127.0.0.1", port: server.port, passive: false)
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let socket = try TLSSocket.connect(
@@ -119,7 +123,8 @@ struct HandshakeDeadlineTests {
         let context = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let started = ContinuousClock.now
         let error = #expect(throws: TLSError.self) {
-            _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: Self.deadline)
+            _ = try TLSSocket.connect(
+                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: Self.deadline)
         }
         let elapsed = ContinuousClock.now - started
         #expect(error?.code == .timeout, "\(String(describing: error))")
@@ -152,7 +157,8 @@ struct HandshakeDeadlineTests {
         let started = ContinuousClock.now
         var caught: (any Error)?
         do {
-            _ = try await TLSStream.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: Self.deadline)
+            _ = try await TLSStream.connect(
+                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: Self.deadline)
         } catch {
             caught = error
         }

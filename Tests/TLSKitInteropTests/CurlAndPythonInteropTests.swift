@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
 
 /// TLSKit against curl and Python's ssl module over loopback.
 @Suite("Interop: curl and Python ssl", .serialized)
@@ -21,8 +21,10 @@ struct CurlAndPythonInteropTests {
         let server = try InProcessServer(config, backend: backend, http: true)
         let curl = try PeerProcess(
             "curl",
-            ["-sS", "--max-time", "10", "--cacert", identity.caFile, "--resolve", "localhost:\(server.port):127.0.0.1",
-             "--tlsv\(version)", "--tls-max", version, "https://localhost:\(server.port)/"])
+            [
+                "-sS", "--max-time", "10", "--cacert", identity.caFile, "--resolve", "localhost:\(server.port):127.0.0.1",
+                "--tlsv\(version)", "--tls-max", version, "https://localhost:\(server.port)/",
+            ])
         let status = curl.finish()
         #expect(status == 0, "\(curl.standardError)")
         #expect(curl.standardOutput == "hello from TLSKit over TLSv\(version)\n")
@@ -35,8 +37,11 @@ struct CurlAndPythonInteropTests {
         let pki = InteropPKI.shared
         let server = try InProcessServer(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
         let curl = try PeerProcess(
-            "curl", ["-sS", "--max-time", "10", "--cacert", pki.caFile, "--resolve", "wrong.test:\(server.port):127.0.0.1",
-                     "https://wrong.test:\(server.port)/"])
+            "curl",
+            [
+                "-sS", "--max-time", "10", "--cacert", pki.caFile, "--resolve", "wrong.test:\(server.port):127.0.0.1",
+                "https://wrong.test:\(server.port)/",
+            ])
         #expect(curl.finish() == 60)  // curl: peer certificate cannot be authenticated
         #expect(curl.standardError.contains("wrong.test"))
         // curl checks the name after the handshake and hangs up: no request reaches us.
@@ -133,7 +138,8 @@ struct CurlAndPythonInteropTests {
         let port = try #require(python.waitFor { python.printedPort() })
         let context = try OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)))
         let error = #expect(throws: TLSError.self) {
-            _ = try TLSSocket.connect(host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(300))
+            _ = try TLSSocket.connect(
+                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(300))
         }
         #expect(error?.code == .timeout)
         python.stop()

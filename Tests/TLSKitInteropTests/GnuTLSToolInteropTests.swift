@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
 
 /// Every backend's server against `gnutls-cli` (an implementation independent of OpenSSL).
 /// Our clients against `gnutls-serv` run in IntegrationTests/cli.sh, inside a private
@@ -19,8 +19,10 @@ struct GnuTLSToolInteropTests {
             let server = try InProcessServer(config, backend: backend, lineMode: true)
             let peer = try PeerProcess(
                 "gnutls-cli",
-                ["--port", "\(server.port)", "127.0.0.1", "--verify-hostname", "localhost", "--x509cafile", identity.caFile,
-                 "--priority", "NORMAL:-VERS-ALL:+VERS-TLS\(version)", "--alpn", "http/1.1"],
+                [
+                    "--port", "\(server.port)", "127.0.0.1", "--verify-hostname", "localhost", "--x509cafile", identity.caFile,
+                    "--priority", "NORMAL:-VERS-ALL:+VERS-TLS\(version)", "--alpn", "http/1.1",
+                ],
                 stdin: Data("hello from gnutls-cli\n".utf8))
             let status = peer.finish()
             let result = try #require(server.finish().first)
@@ -42,8 +44,10 @@ struct GnuTLSToolInteropTests {
             ["--port", "\(server.port)", "127.0.0.1", "--verify-hostname", "wrong.example", "--x509cafile", pki.caFile],
             stdin: Data())
         #expect(peer.finish() != 0)
-        #expect(peer.standardError.contains("not trusted") || peer.standardOutput.contains("not trusted") || peer.standardOutput.contains("does not match"),
-                "\(peer.standardOutput) \(peer.standardError)")
+        #expect(
+            peer.standardError.contains("not trusted") || peer.standardOutput.contains("not trusted")
+                || peer.standardOutput.contains("does not match"),
+            "\(peer.standardOutput) \(peer.standardError)")
         let result = try #require(server.finish().first)
         #expect(result.error != nil)
     }

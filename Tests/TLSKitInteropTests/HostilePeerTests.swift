@@ -2,11 +2,12 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
-import Testing
 import TLSKit
-@testable import TLSKitIO
 import TLSKitNIO
 import TLSKitTestSupport
+import Testing
+
+@testable import TLSKitIO
 
 /// Peers that misbehave on purpose: every adapter must answer a fatal error with its alert
 /// (and whatever it had queued before it) before closing, and bound the time a peer can

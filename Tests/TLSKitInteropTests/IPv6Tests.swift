@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
 
 /// TLSSocket and TLSListener over IPv6 loopback: our server with openssl s_client, and our
 /// client with our server. The machine must have ::1 (Debian and the CI image do); without it
@@ -32,8 +32,11 @@ struct IPv6Tests {
         }
 
         let sClient = try PeerProcess(
-            "openssl", ["s_client", "-connect", "[::1]:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
-                        "-verify_return_error", "-brief", "-ign_eof"],
+            "openssl",
+            [
+                "s_client", "-connect", "[::1]:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                "-verify_return_error", "-brief", "-ign_eof",
+            ],
             stdin: Data("over IPv6\n".utf8))
         sClient.finish()
         #expect(sClient.standardOutput.contains("over IPv6"), "\(sClient.standardOutput) \(sClient.standardError)")
@@ -41,8 +44,9 @@ struct IPv6Tests {
         #expect(served.wait(timeout: .now() + 10) == .success)
 
         let client = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
-        let socket = try TLSSocket.connect(host: "::1", port: port, context: client, serverName: try TLSServerName("localhost"),
-                                           timeout: .seconds(10))
+        let socket = try TLSSocket.connect(
+            host: "::1", port: port, context: client, serverName: try TLSServerName("localhost"),
+            timeout: .seconds(10))
         defer { socket.close() }
         try socket.send("hello ::1")
         #expect(try socket.receive() == Array("hello ::1".utf8))

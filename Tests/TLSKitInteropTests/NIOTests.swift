@@ -3,11 +3,11 @@ import NIOCore
 import NIOPosix
 import NIOTLS
 import Synchronization
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitNIO
 import TLSKitTestSupport
+import Testing
 
 /// The SwiftNIO adapter against real peers: curl and openssl s_client to a NIO server,
 /// a NIO client to openssl s_server.
@@ -81,16 +81,22 @@ struct NIOTests {
         let port = try #require(server.localAddress?.port)
 
         let curl = try PeerProcess(
-            "curl", ["-sS", "--max-time", "10", "--cacert", pki.caFile, "--tlsv1.3", "--http1.1",
-                     "--resolve", "localhost:\(port):127.0.0.1", "https://localhost:\(port)/"])
+            "curl",
+            [
+                "-sS", "--max-time", "10", "--cacert", pki.caFile, "--tlsv1.3", "--http1.1",
+                "--resolve", "localhost:\(port):127.0.0.1", "https://localhost:\(port)/",
+            ])
         #expect(curl.finish() == 0, "\(curl.standardError)")
         #expect(curl.standardOutput == "hello from TLSKitNIO\n")
         let alpn = responder.withLock { $0.first }?.negotiated.withLock { $0 }
         #expect(alpn == "http/1.1")
 
         let sClient = try PeerProcess(
-            "openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
-                        "-verify_return_error", "-tls1_2", "-brief", "-ign_eof"],
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                "-verify_return_error", "-tls1_2", "-brief", "-ign_eof",
+            ],
             stdin: Data("GET / HTTP/1.0\r\n\r\n".utf8))
         sClient.finish()
         #expect(sClient.standardOutput.contains("hello from TLSKitNIO"), "\(sClient.standardOutput) \(sClient.standardError)")
@@ -202,8 +208,9 @@ struct NIOTests {
 
         // A client that completes the handshake in time keeps its connection past the deadline.
         let clientContext = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
-        let socket = try TLSSocket.connect(host: "127.0.0.1", port: UInt16(port), context: clientContext,
-                                           serverName: try TLSServerName("localhost"), timeout: .seconds(10))
+        let socket = try TLSSocket.connect(
+            host: "127.0.0.1", port: UInt16(port), context: clientContext,
+            serverName: try TLSServerName("localhost"), timeout: .seconds(10))
         defer { socket.close() }
         try socket.handshake()
         Thread.sleep(forTimeInterval: 0.8)  // well past the 300 ms deadline, on purpose
@@ -277,8 +284,9 @@ struct NIOTests {
         let port = try #require(server.localAddress?.port)
 
         let clientContext = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
-        let socket = try TLSSocket.connect(host: "127.0.0.1", port: UInt16(port), context: clientContext,
-                                           serverName: try TLSServerName("localhost"), timeout: .seconds(10))
+        let socket = try TLSSocket.connect(
+            host: "127.0.0.1", port: UInt16(port), context: clientContext,
+            serverName: try TLSServerName("localhost"), timeout: .seconds(10))
         try socket.send("STOPTLS\n")
         let (fd, leftover) = try socket.unwrap()
         defer { close(fd) }
@@ -352,12 +360,14 @@ struct NIOTests {
         defer { try? group.syncShutdownGracefully() }
 
         let done = group.next().makePromise(of: [UInt8].self)
-        let channel = try NIOClientTCPBootstrap(ClientBootstrap(group: group), tls: TLSKitClientTLSProvider(context: context, serverName: "localhost"))
-            .enableTLS()
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
-            }
-            .connect(host: "127.0.0.1", port: Int(port)).wait()
+        let channel = try NIOClientTCPBootstrap(
+            ClientBootstrap(group: group), tls: TLSKitClientTLSProvider(context: context, serverName: "localhost")
+        )
+        .enableTLS()
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
+        }
+        .connect(host: "127.0.0.1", port: Int(port)).wait()
         try channel.writeAndFlush(channel.allocator.buffer(string: "GET / HTTP/1.0\r\n\r\n")).wait()
         let response = String(decoding: try done.futureResult.wait(), as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.0 200 ok"), "\(response.prefix(200))")

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
 
 /// TLSSocket in non-blocking mode, driven by a poll(2) loop, against openssl s_server.
 /// (Descriptor leaks over 1,000 connections are counted in IntegrationTests/cli.sh, in

@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitOpenSSL
 import TLSKitTestSupport
+import Testing
 
 /// TLSKit against the `openssl s_server` / `s_client` programs over loopback.
 @Suite("Interop: openssl s_server / s_client", .serialized)
@@ -57,8 +57,11 @@ struct OpenSSLToolInteropTests {
     func clientWithCertificateAgainstSServerRequiringOne(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
         let peer = try PeerProcess(
-            "openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key,
-                        "-Verify", "1", "-CAfile", pki.caFile, "-verify_return_error", "-www", "-naccept", "1"])
+            "openssl",
+            [
+                "s_server", "-accept", "127.0.0.1:0", "-cert", pki.ecdsa.cert, "-key", pki.ecdsa.key,
+                "-Verify", "1", "-CAfile", pki.caFile, "-verify_return_error", "-www", "-naccept", "1",
+            ])
         let port = try #require(peer.waitFor { peer.acceptedPort() })
         var config = TLSClientConfiguration(trustStore: .file(pki.caFile))
         config.certificateChain = TLSSigningChain(certificate: .file(pki.client.cert), privateKey: .file(pki.client.key))
@@ -85,8 +88,10 @@ struct OpenSSLToolInteropTests {
         let flag = version == .tls1_3 ? "-tls1_3" : "-tls1_2"
         let peer = try PeerProcess(
             "openssl",
-            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-verify_hostname", "localhost",
-             "-CAfile", identity.caFile, "-verify_return_error", flag, "-brief", "-ign_eof"],
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-verify_hostname", "localhost",
+                "-CAfile", identity.caFile, "-verify_return_error", flag, "-brief", "-ign_eof",
+            ],
             stdin: Data("hello from s_client\n".utf8))
         peer.finish()
         let results = server.finish()
@@ -106,8 +111,10 @@ struct OpenSSLToolInteropTests {
         let server = try InProcessServer(config, backend: backend, lineMode: true)
         let peer = try PeerProcess(
             "openssl",
-            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile,
-             "-cert", pki.client.cert, "-key", pki.client.key, "-brief", "-ign_eof"],
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                "-cert", pki.client.cert, "-key", pki.client.key, "-brief", "-ign_eof",
+            ],
             stdin: Data("mtls\n".utf8))
         peer.finish()
         let result = try #require(server.finish().first)

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TLSKit
 import TLSKitIO
 import TLSKitTestSupport
+import Testing
 
 /// Unwrapping: TLS ends with a close_notify exchange and the socket goes back to cleartext,
 /// keeping the cleartext that arrived right behind the peer's close_notify.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TLSKit
 
 /// The readers the backends share: PKCS#11 URIs, file: URIs, PEM detection, the

@@ -1,5 +1,5 @@
-import Testing
 import TLSKit
+import Testing
 
 @Suite("Secure bytes")
 struct SecureBytesTests {

@@ -1,5 +1,5 @@
-import Testing
 @_spi(Testing) import TLSKit
+import Testing
 
 @Suite("Server names")
 struct ServerNameTests {

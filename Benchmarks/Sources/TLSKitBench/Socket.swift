@@ -1,13 +1,14 @@
-// The loopback workloads of reference/tls_loopback.c with a TLSKitNIO server:
-// a SwiftNIO server (TLSChannelHandler) and a blocking TLSSocket client in one process.
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOPosix
 import TLSKit
 import TLSKitIO
 import TLSKitNIO
+
+// The loopback workloads of reference/tls_loopback.c with a TLSKitNIO server:
+// a SwiftNIO server (TLSChannelHandler) and a blocking TLSSocket client in one process.
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Closes after the peer's close_notify (handshake workload).
 final class CloseOnInputClosed: ChannelInboundHandler, Sendable {
@@ -68,8 +69,9 @@ func runSocket(bulk: Bool) {
             let wall = now(CLOCK_MONOTONIC) - wall0
             let cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0
             let bytes = Double(writes * chunk)
-            print("{\"impl\":\"tlskit-\(backendName)-nio-socket\",\"bench\":\"bulk\",\"transport\":\"loopback-tcp\",\"bytes\":\(Int(bytes)),"
-                + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"MBps\":\(bytes / wall / 1e6),\"MBps_cpu\":\(bytes / cpu / 1e6)}")
+            print(
+                "{\"impl\":\"tlskit-\(backendName)-nio-socket\",\"bench\":\"bulk\",\"transport\":\"loopback-tcp\",\"bytes\":\(Int(bytes)),"
+                    + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"MBps\":\(bytes / wall / 1e6),\"MBps_cpu\":\(bytes / cpu / 1e6)}")
             try? socket.shutdown(waitForPeer: false)
             socket.close()
         } else {
@@ -88,8 +90,9 @@ func runSocket(bulk: Bool) {
             }
             let wall = now(CLOCK_MONOTONIC) - wall0
             let cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0
-            print("{\"impl\":\"tlskit-\(backendName)-nio-socket\",\"bench\":\"handshake\",\"transport\":\"loopback-tcp\",\"iters\":\(iters),"
-                + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"hs_per_s\":\(Double(iters) / wall),\"hs_per_cpu_s\":\(Double(iters) / cpu)}")
+            print(
+                "{\"impl\":\"tlskit-\(backendName)-nio-socket\",\"bench\":\"handshake\",\"transport\":\"loopback-tcp\",\"iters\":\(iters),"
+                    + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"hs_per_s\":\(Double(iters) / wall),\"hs_per_cpu_s\":\(Double(iters) / cpu)}")
         }
         try server.close().wait()
         try group.syncShutdownGracefully()

@@ -1,3 +1,8 @@
+import CTLSKitBenchShim
+import TLSKit
+import TLSKitGnuTLS
+import TLSKitOpenSSL
+
 // TLSKitBench: the workloads of reference/tls_memory.c, through TLSKit's public API,
 // so the two can be compared run for run. One JSON object per run on stdout.
 //
@@ -7,10 +12,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CTLSKitBenchShim
-import TLSKit
-import TLSKitGnuTLS
-import TLSKitOpenSSL
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: String) -> String {
@@ -50,7 +51,8 @@ func serverBackend() throws -> any TLSBackend {
     let providers = option("providers", "default").split(separator: ",").map { name -> OpenSSLProvider in
         name == "tpm2" && arguments.contains("--tcti") ? .tpm2(tcti: option("tcti", "")) : OpenSSLProvider(String(name))
     }
-    let engines: [OpenSSLEngine] = option("engine", "") == "pkcs11" ? [.pkcs11(modulePath: option("pkcs11-module", "") .isEmpty ? nil : option("pkcs11-module", ""))] : []
+    let engines: [OpenSSLEngine] =
+        option("engine", "") == "pkcs11" ? [.pkcs11(modulePath: option("pkcs11-module", "").isEmpty ? nil : option("pkcs11-module", ""))] : []
     let query = option("propquery", "")
     return try OpenSSLBackend(providers: providers, propertyQuery: query.isEmpty ? nil : query, engines: engines)
 }
@@ -65,8 +67,9 @@ func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
         client.resumesSessions = false  // full handshakes, as the C reference does
         let keySpec = option("server-key", "\(certdir)/\(cert)-leaf.key")
         let key: TLSPrivateKey = keySpec.contains(":") && !keySpec.hasPrefix("/") ? .identifier(keySpec) : .file(keySpec)
-        var server = TLSServerConfiguration(certificateChain: TLSSigningChain(
-            certificate: .file(option("server-cert", "\(certdir)/\(cert)-leaf.pem")), privateKey: key))
+        var server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(
+                certificate: .file(option("server-cert", "\(certdir)/\(cert)-leaf.pem")), privateKey: key))
         server.minimumVersion = .tls1_3
         server.cipherSuites = [.tlsAES128GCMSHA256]
         return (try backend.makeClientContext(client), try serverBackend().makeServerContext(server))

@@ -1,7 +1,8 @@
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TLSKit
 
 /// Target (d): an OpenSSL server presents a chain the input picks from the committed test
 /// PKI (leaf first, then any certificates in any order, duplicates and strangers included);
@@ -102,11 +103,13 @@ public enum ChainDifferential {
         for (name, outcome) in [("openssl", o), ("gnutls", g)] {
             if let info = outcome.info {
                 for (i, d) in info.peerCertificates.enumerated() where i < chain.count { der[chain[i]] = d }
-                invariant(info.peerCertificates.count == chain.count,
+                invariant(
+                    info.peerCertificates.count == chain.count,
                     "\(name) reports \(info.peerCertificates.count) presented certificates for \(what)")
             }
             if let error = outcome.error {
-                invariant(error.code == .certificateVerification,
+                invariant(
+                    error.code == .certificateVerification,
                     "\(name) failed with \(error) rather than a verification error for \(what)")
             }
         }
@@ -114,10 +117,13 @@ public enum ChainDifferential {
             _ = exception  // documented; see KnownDifferences
             return 0
         }
-        invariant(o.accepted == g.accepted,
-            "backends disagree on \(what): openssl \(o.accepted ? "accepts" : "rejects (\(o.error!))"), gnutls \(g.accepted ? "accepts" : "rejects (\(g.error!))")")
+        invariant(
+            o.accepted == g.accepted,
+            "backends disagree on \(what): openssl \(o.accepted ? "accepts" : "rejects (\(o.error!))"), gnutls \(g.accepted ? "accepts" : "rejects (\(g.error!))")"
+        )
         if o.accepted, let oi = o.info, let gi = g.info {
-            invariant(oi.verifiedChain == gi.verifiedChain,
+            invariant(
+                oi.verifiedChain == gi.verifiedChain,
                 "backends verified different chains for \(what): openssl [\(names(oi.verifiedChain))], gnutls [\(names(gi.verifiedChain))]")
             invariant(oi.verifiedChain.first == oi.peerCertificates.first, "the verified chain does not start at the leaf for \(what)")
             invariant(oi.peerCertificates == gi.peerCertificates, "the backends report different presented chains for \(what)")

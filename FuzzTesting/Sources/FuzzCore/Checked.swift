@@ -133,7 +133,8 @@ public final class Checked {
             case .read:
                 invariant(!connection.isHandshakeComplete, "\(label): read threw invalidState after the handshake completed: \(error)")
             case .write:
-                invariant(!connection.isHandshakeComplete || shutdownCalled,
+                invariant(
+                    !connection.isHandshakeComplete || shutdownCalled,
                     "\(label): write threw invalidState on an open connection: \(error)")
             case .receive:
                 invariant(inputEnded, "\(label): receive threw invalidState before the end of input: \(error)")
@@ -154,7 +155,8 @@ public final class Checked {
             return value
         } catch {
             if let fatal {
-                invariant(error.code == fatal.code && error.message == fatal.message,
+                invariant(
+                    error.code == fatal.code && error.message == fatal.message,
                     "\(label): \(call) threw '\(error)' after the fatal error '\(fatal)' (not the same error)")
             } else if !isUsageError(error, call) {
                 fatal = error
@@ -174,10 +176,12 @@ public final class Checked {
         invariant(now >= lastProduced, "\(label): \(lastProduced - now) output bytes vanished after \(call?.rawValue ?? "drain")")
         lastProduced = now
         if fatal != nil {
-            invariant(now == outputAtFatal,
+            invariant(
+                now == outputAtFatal,
                 "\(label): \(now - outputAtFatal) bytes of output after the fatal error '\(fatal!)' (by \(call?.rawValue ?? "drain"))")
         }
-        invariant(connection.pendingOutputByteCount <= Self.outputBudget + 2 * written,
+        invariant(
+            connection.pendingOutputByteCount <= Self.outputBudget + 2 * written,
             "\(label): \(connection.pendingOutputByteCount) bytes pending after writing \(written)")
     }
 
@@ -196,7 +200,8 @@ public final class Checked {
         }
         if fatalCall != .handshake && fatalCall != .write, let last = records.last {
             // After the handshake the alert is the last thing sent (perhaps encrypted: type 23).
-            invariant((last.type == 21 || last.type == 23) && last.length <= 128,
+            invariant(
+                (last.type == 21 || last.type == 23) && last.length <= 128,
                 "\(label): the last record after the fatal error '\(fatal)' in \(fatalCall) is type \(last.type), \(last.length) bytes")
         }
     }

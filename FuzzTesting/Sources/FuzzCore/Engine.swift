@@ -20,7 +20,8 @@ import TLSKit
 /// At the end: handshake(), read(into:), and all output drained and checked.
 public enum EngineTarget {
     public enum Op: UInt8 {
-        case receive = 0, receiveSmall, handshake, read, write, shutdown, endOfInput, drainSome, drainAll, updateKeys
+        case receive = 0
+        case receiveSmall, handshake, read, write, shutdown, endOfInput, drainSome, drainAll, updateKeys
     }
 
     public static func run(_ backend: Backend, _ side: TLSSide, _ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
@@ -28,7 +29,8 @@ public enum EngineTarget {
         let variant = Int(input.byte()) % (side == .server ? Configurations.serverVariants : Configurations.clientVariants)
         let connection: any TLSConnection
         do {
-            connection = side == .server
+            connection =
+                side == .server
                 ? try Contexts.server(backend, variant).makeConnection()
                 : try Contexts.client(backend, variant).makeConnection()
         } catch { fatalError("makeConnection: \(error)") }

@@ -1,8 +1,9 @@
+import CFuzzDriver
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CFuzzDriver
-import TLSKit
 
 /// Target (e): the parsers reachable through the public API.
 ///
@@ -51,13 +52,15 @@ public enum Parsers {
         guard let name = try? TLSServerName(text) else { return }
         switch name.kind {
         case .dns(let dns):
-            invariant(dns == dns.lowercased() && !dns.hasSuffix(".") && !dns.isEmpty && dns.utf8.count <= 253,
+            invariant(
+                dns == dns.lowercased() && !dns.hasSuffix(".") && !dns.isEmpty && dns.utf8.count <= 253,
                 "TLSServerName(\(text.debugDescription)) gave the DNS name \(dns.debugDescription)")
         case .ipAddress(let address):
             invariant(address.count == 4 || address.count == 16, "TLSServerName(\(text.debugDescription)) gave \(address.count) address bytes")
             var literal = text
             if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
-            invariant(literal.utf8.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") },
+            invariant(
+                literal.utf8.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") },
                 "TLSServerName(\(text.debugDescription)) accepted the IP address \(name) from text with other characters")
         }
         let again = try? TLSServerName(name.description)
@@ -170,8 +173,10 @@ public enum Parsers {
         let prefix = "TLSPrivateKey(identifier: "
         invariant(key.hasPrefix(prefix) && key.hasSuffix(")"), "unexpected description \(key)")
         let redacted = String(key.dropFirst(prefix.count).dropLast())
-        invariant(TLSPrivateKey.identifier(redacted).description == key,
-            "redaction is not idempotent: \(id.debugDescription) → \(redacted.debugDescription) → \(TLSPrivateKey.identifier(redacted).description.debugDescription)")
+        invariant(
+            TLSPrivateKey.identifier(redacted).description == key,
+            "redaction is not idempotent: \(id.debugDescription) → \(redacted.debugDescription) → \(TLSPrivateKey.identifier(redacted).description.debugDescription)"
+        )
 
         // Errors from both backends, with the PIN in the URI and as a passphrase.
         let chains = [
@@ -220,14 +225,17 @@ public enum Parsers {
         // 3.0's file store takes it literally, so `file:/tmp/a%20b` names different files.
         // Found by this target; reported, not fixed here (OpenSSLCredentials.swift).
         if text.contains("%") { return }
-        invariant(accepted[.openssl] == accepted[.gnutls],
-            "the backends disagree on the key URI \(id.debugDescription): openssl \(outcome[.openssl]!.map { "\($0)" } ?? "loads it"), gnutls \(outcome[.gnutls]!.map { "\($0)" } ?? "loads it")")
+        invariant(
+            accepted[.openssl] == accepted[.gnutls],
+            "the backends disagree on the key URI \(id.debugDescription): openssl \(outcome[.openssl]!.map { "\($0)" } ?? "loads it"), gnutls \(outcome[.gnutls]!.map { "\($0)" } ?? "loads it")"
+        )
     }
 }
 
 extension String {
     func replacingAll(_ target: String, with replacement: String) -> String {
-        let t = Array(target.utf8), r = Array(replacement.utf8)
+        let t = Array(target.utf8)
+        let r = Array(replacement.utf8)
         var bytes = Array(utf8)
         var changed = true
         while changed {

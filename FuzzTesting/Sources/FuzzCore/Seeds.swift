@@ -1,7 +1,8 @@
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TLSKit
 
 /// Writes the seed corpora: run any fuzz binary with `TLSKIT_FUZZ_RECORD_SEEDS=DIR` and it
 /// writes its target's seeds into DIR and exits (Corpora/README.md).
@@ -35,10 +36,16 @@ public enum Seeds {
         for _ in 0..<16 where !failed && !(c.isHandshakeComplete && s.isHandshakeComplete) {
             do { _ = try c.handshake() } catch { failed = true }
             let a = c.drainOutput()
-            if !a.isEmpty { t.fromClient.append(a); try? s.receive(a) }
+            if !a.isEmpty {
+                t.fromClient.append(a)
+                try? s.receive(a)
+            }
             do { _ = try s.handshake() } catch { failed = true }
             let b = s.drainOutput()
-            if !b.isEmpty { t.fromServer.append(b); try? c.receive(b) }
+            if !b.isEmpty {
+                t.fromServer.append(b)
+                try? c.receive(b)
+            }
         }
         if c.isHandshakeComplete {
             _ = try? c.write(Array("GET / HTTP/1.1\r\n\r\n".utf8))
@@ -58,9 +65,17 @@ public enum Seeds {
                 for sv in 0..<Configurations.serverVariants {
                     let cv = sv == 1 || sv == 2 ? 1 : (sv == 3 ? 2 : 0)
                     let t = transcript(client: peer, cv, server: me, sv)
-                    out.append(("\(peer)-client\(cv)-server\(sv)-hello", EngineTarget.seed(variant: UInt8(sv), client: false, flights: Array(t.fromClient.prefix(1)))))
-                    out.append(("\(peer)-client\(cv)-server\(sv)-all", EngineTarget.seed(
-                        variant: UInt8(sv), client: false, flights: t.fromClient, endWith: [.read, .write, .shutdown, .endOfInput, .read])))
+                    out.append(
+                        (
+                            "\(peer)-client\(cv)-server\(sv)-hello",
+                            EngineTarget.seed(variant: UInt8(sv), client: false, flights: Array(t.fromClient.prefix(1)))
+                        ))
+                    out.append(
+                        (
+                            "\(peer)-client\(cv)-server\(sv)-all",
+                            EngineTarget.seed(
+                                variant: UInt8(sv), client: false, flights: t.fromClient, endWith: [.read, .write, .shutdown, .endOfInput, .read])
+                        ))
                 }
                 // A HelloRetryRequest: this client offers only a P-384 key share to server 1.
                 let t = transcript(client: peer, 3, server: me, 1)
@@ -72,8 +87,12 @@ public enum Seeds {
                 for cv in 0..<Configurations.clientVariants {
                     for sv in [0, 1, 2, 3] where !(cv == 3 && sv == 3) {
                         let t = transcript(client: me, cv, server: peer, sv)
-                        out.append(("\(peer)-server\(sv)-client\(cv)", EngineTarget.seed(
-                            variant: UInt8(cv), client: true, flights: t.fromServer, endWith: [.read, .shutdown, .endOfInput, .read])))
+                        out.append(
+                            (
+                                "\(peer)-server\(sv)-client\(cv)",
+                                EngineTarget.seed(
+                                    variant: UInt8(cv), client: true, flights: t.fromServer, endWith: [.read, .shutdown, .endOfInput, .read])
+                            ))
                     }
                 }
             }
@@ -84,7 +103,10 @@ public enum Seeds {
                 ("echo", [op(.write), 10, op(.deliver), op(.write, 1), 5, op(.deliver, 1)]),
                 ("keyupdate-flood", [op(.keyUpdates), 0xBF, op(.deliver), op(.write, 1), 1, op(.deliver, 1), op(.write), 2, op(.deliver)]),
                 ("keyupdate-flood-server", [op(.keyUpdates, 1), 0x3F, op(.write, 1), 3, op(.deliver, 1), op(.write), 1, op(.deliver)]),
-                ("data-after-close", [op(.write), 3, op(.shutdown), op(.write), 3, op(.append), 20] + Array(repeating: 0x17, count: 20) + [op(.deliver)]),
+                (
+                    "data-after-close",
+                    [op(.write), 3, op(.shutdown), op(.write), 3, op(.append), 20] + Array(repeating: 0x17, count: 20) + [op(.deliver)]
+                ),
                 ("close-both", [op(.shutdown), op(.deliver), op(.shutdown, 1), op(.deliver, 1)]),
                 ("alert-inside-record", [op(.write), 50, op(.inject), 1, 2, 2, 2, 40, 0, 10, op(.deliver)]),
                 ("handshake-inside-record", [op(.write, 1), 50, op(.inject, 1), 2, 4, 4, 0, 0, 0, 0, 0, 7, op(.deliver, 1)]),

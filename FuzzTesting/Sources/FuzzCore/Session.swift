@@ -1,7 +1,8 @@
+import TLSKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TLSKit
 
 /// Target (c): a client and a server of one backend that completed their handshake in
 /// memory; the input then writes, delivers, splits, duplicates, drops, corrupts, reorders
@@ -34,8 +35,8 @@ import TLSKit
 /// wire was not tampered with and neither side failed, everything written arrives.
 public enum SessionTarget {
     public enum Op: UInt8 {
-        case write = 0, deliver, deliverSplit, duplicate, drop, corrupt, inject, keyUpdates, shutdown, endOfInput, read,
-            swap, append, handshake
+        case write = 0
+        case deliver, deliverSplit, duplicate, drop, corrupt, inject, keyUpdates, shutdown, endOfInput, read, swap, append, handshake
     }
 
     /// Configurations (Configurations.server/client) and whether the client (or the
@@ -81,8 +82,10 @@ public enum SessionTarget {
                 break
             }
             checkedCount[receiver] = got.count
-            invariant(mismatch == nil && got.count <= writtenCount[sender],
-                "\(ends[receiver].label) read \(got.count) bytes that are not a prefix of the \(writtenCount[sender]) bytes written (first difference at \(mismatch.map(String.init) ?? "the end"))")
+            invariant(
+                mismatch == nil && got.count <= writtenCount[sender],
+                "\(ends[receiver].label) read \(got.count) bytes that are not a prefix of the \(writtenCount[sender]) bytes written (first difference at \(mismatch.map(String.init) ?? "the end"))"
+            )
         }
         func readAll(_ r: Int, capacity: Int = 16_384) {
             for _ in 0..<64 {
@@ -105,8 +108,10 @@ public enum SessionTarget {
                 deliver(d, wires[d].count)
             }
         }
-        invariant(ends[0].isHandshakeComplete && ends[1].isHandshakeComplete && !ends[0].hasFailed && !ends[1].hasFailed,
-            "\(backend): the in-memory handshake did not complete: client \(ends[0].fatal.map { "\($0)" } ?? "-"), server \(ends[1].fatal.map { "\($0)" } ?? "-")")
+        invariant(
+            ends[0].isHandshakeComplete && ends[1].isHandshakeComplete && !ends[0].hasFailed && !ends[1].hasFailed,
+            "\(backend): the in-memory handshake did not complete: client \(ends[0].fatal.map { "\($0)" } ?? "-"), server \(ends[1].fatal.map { "\($0)" } ?? "-")"
+        )
         flush(1)  // TLS 1.3 tickets
 
         var steps = 0
@@ -117,7 +122,10 @@ public enum SessionTarget {
             let r = 1 - d
             guard let op = Op(rawValue: (opcode & 0x0F) % 14) else { continue }
             if verbose {
-                fputs("step \(steps): \(op) \(d == 0 ? "c→s" : "s→c") wire \(wires[d].count) bytes, records \(Wire.records(wires[d]).records.map { "\($0.type)/\($0.length)" }), read c \(ends[0].plaintext.count) s \(ends[1].plaintext.count), written c \(writtenCount[0]) s \(writtenCount[1])\n", traceFile); fflush(traceFile)
+                fputs(
+                    "step \(steps): \(op) \(d == 0 ? "c→s" : "s→c") wire \(wires[d].count) bytes, records \(Wire.records(wires[d]).records.map { "\($0.type)/\($0.length)" }), read c \(ends[0].plaintext.count) s \(ends[1].plaintext.count), written c \(writtenCount[0]) s \(writtenCount[1])\n",
+                    traceFile)
+                fflush(traceFile)
             }
             switch op {
             case .write:
@@ -169,7 +177,8 @@ public enum SessionTarget {
             case .swap:
                 let (records, _) = Wire.records(wires[d])
                 if records.count >= 2 {
-                    let a = records[0], b = records[1]
+                    let a = records[0]
+                    let b = records[1]
                     wires[d] = Array(wires[d][b.offset..<b.end] + wires[d][a.offset..<a.end] + wires[d][b.end...])
                     tampered[d] = true
                 }
@@ -191,7 +200,8 @@ public enum SessionTarget {
             }
         }
         for d in 0..<2 where !tampered[d] && !ends[0].hasFailed && !ends[1].hasFailed {
-            invariant(ends[1 - d].plaintext.count == writtenCount[d],
+            invariant(
+                ends[1 - d].plaintext.count == writtenCount[d],
                 "\(ends[1 - d].label) received \(ends[1 - d].plaintext.count) of the \(writtenCount[d]) bytes written on an untouched wire")
         }
         ends[0].finish()

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import TLSKit
 import TLSKitGnuTLS
 import TLSKitOpenSSL
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Stops the process with a message libFuzzer records as a crash (the input is saved).
 public func invariant(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
@@ -92,7 +93,8 @@ public enum Wire {
             // OpenSSL answers a record or ClientHello of a version it refuses with an alert in
             // the peer's own record version ("send back error using their minor version
             // number", ssl3_get_record; even 2.6): libssl's choice, so alerts are exempt.
-            invariant(r.type == 21 || (bytes[r.offset + 1] == 3 && bytes[r.offset + 2] <= 4),
+            invariant(
+                r.type == 21 || (bytes[r.offset + 1] == 3 && bytes[r.offset + 2] <= 4),
                 "\(label): output record with version \(bytes[r.offset + 1]).\(bytes[r.offset + 2]) at offset \(r.offset)")
             invariant(r.length <= maximumFragment, "\(label): output record of \(r.length) bytes at offset \(r.offset)")
         }

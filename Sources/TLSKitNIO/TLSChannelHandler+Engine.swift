@@ -1,0 +1,117 @@
+import NIOCore
+import NIOTLS
+import TLSKit
+
+/// Driving the engine: the handshake, reading plaintext, writing records.
+extension TLSChannelHandler {
+    func advanceHandshake(context: ChannelHandlerContext) {
+        guard state == .handshaking else { return }
+        // Input comes in channelRead, so "fill" never has more now; writes always go out.
+        let outcome: TLSDriveOutcome<Void>
+        do {
+            outcome = try connection.driveHandshake(
+                flushesOnFailure: false,  // fail() writes the alert and closes once it is written
+                flush: {
+                    writeOutput(context: context, promise: nil)
+                    return true
+                }, fill: { false })
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        context.flush()
+        switch outcome {
+        case .wouldBlockOnRead, .wouldBlockOnWrite:
+            return
+        case .done:
+            cancelHandshakeTimer()
+            state = .active
+            startIdleTimer(context: context)
+            let alpn = connection.connectionInfo?.applicationProtocol.map { "\($0)" }
+            context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: alpn))
+            let pending = buffered
+            buffered.removeAll()
+            bufferedByteCount = 0
+            for (bytes, promise) in pending { write(context: context, data: wrapOutboundOut(bytes), promise: promise) }
+            if !pending.isEmpty { context.flush() }
+            readPlaintext(context: context)  // records that came with the last flight
+        }
+    }
+
+    func readPlaintext(context: ChannelHandlerContext) {
+        var delivered = false
+        while true {
+            // Reuse the last empty buffer: a read that finds nothing allocates nothing new.
+            var buffer = readBuffer ?? context.channel.allocator.buffer(capacity: 16_384)
+            readBuffer = nil
+            buffer.clear()
+            var outcome = TLSDriveOutcome<TLSReadResult>.wouldBlockOnRead
+            var failure: TLSError?
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { raw in
+                let step = Result { () throws(TLSError) in
+                    try connection.driveRead(
+                        into: raw, flushesOnFailure: false,
+                        flush: {
+                            writeOutput(context: context, promise: nil)
+                            return true
+                        },
+                        fill: { false })
+                }
+                switch step {
+                case .success(let result):
+                    outcome = result
+                    if case .done(.bytes(let n)) = result { return n }
+                case .failure(let error):
+                    failure = error
+                }
+                return 0
+            }
+            if let failure {
+                if delivered { context.fireChannelReadComplete() }
+                fail(context: context, failure)
+                return
+            }
+            switch outcome {
+            case .done(.bytes):
+                delivered = true
+                context.fireChannelRead(wrapInboundOut(buffer))
+            case .wouldBlockOnRead, .wouldBlockOnWrite, .done(.needsInput):
+                readBuffer = buffer
+                if delivered { context.fireChannelReadComplete() }
+                context.flush()
+                return
+            case .done(.closed):
+                if delivered { context.fireChannelReadComplete() }
+                switch state {
+                case .active:
+                    // Answer the peer's close_notify, then tell the pipeline no more input comes.
+                    state = .closing
+                    sendCloseNotify(context: context)
+                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                case .outputClosed:
+                    state = .closing
+                    context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                case .unwrapping:
+                    finishUnwrap(context: context)
+                case .handshaking, .unwrapped, .closing, .closed:
+                    break
+                }
+                return
+            }
+        }
+    }
+
+    /// Moves every pending TLS byte into the channel, in one buffer per drain.
+    func writeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        var promise = promise
+        while connection.pendingOutputByteCount > 0 {
+            var buffer = context.channel.allocator.buffer(capacity: connection.pendingOutputByteCount)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: connection.pendingOutputByteCount) { raw in
+                connection.drainOutput(into: raw)
+            }
+            context.write(wrapOutboundOut(buffer), promise: connection.pendingOutputByteCount == 0 ? promise : nil)
+            if connection.pendingOutputByteCount == 0 { promise = nil }
+        }
+        promise?.succeed(())
+    }
+}
