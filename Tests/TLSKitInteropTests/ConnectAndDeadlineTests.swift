@@ -113,7 +113,10 @@ struct HandshakeDeadlineTests {
         """
 
     static let deadline = Duration.seconds(1)
-    static let margin = Duration.milliseconds(700)
+    /// Room for a loaded machine (the suite runs tests in parallel, and under sanitizers):
+    /// without one overall deadline the trickling peer holds the handshake for its full 8 s,
+    /// so 1 s + 3 s still tells the two apart.
+    static let margin = Duration.seconds(3)
 
     @Test(arguments: TestBackends.all)
     func clientHandshakeIsCutOffAtTheDeadline(backend: BackendUnderTest) throws {
