@@ -194,10 +194,3 @@ public enum Contexts {
         } catch { fatalError("cannot build the \(backend) client context \(variant): \(error)") }
     }
 }
-
-/// Bugs found by these targets and reported but not fixed yet are skipped (each place says
-/// which) unless TLSKIT_FUZZ_CHECK_KNOWN_BUGS=1; their inputs are committed as regression
-/// seeds, so with the variable set the targets fail at once until the fixes land.
-public enum KnownBugs {
-    public static let check = getenv("TLSKIT_FUZZ_CHECK_KNOWN_BUGS").map { String(cString: $0) == "1" } ?? false
-}

@@ -1,5 +1,4 @@
 // The openssl-client fuzz target (FuzzCore says what it does and checks).
-import CFuzzDriver
 import FuzzCore
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -7,16 +6,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     EngineTarget.run(.openssl, .client, data, size)
 }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> CInt {
-    Seeds.recordIfAsked("openssl-client")
-    return 0
-}
-
-/// SwiftPM links this executable's `main` to `openssl_client_main`: hand over to libFuzzer.
 @_cdecl("openssl_client_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
+    FuzzDriver.main("openssl-client", argc, argv) { data, size in fuzzOne(data, size) }
 }

@@ -6,8 +6,3 @@
 #include <stdint.h>
 
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
-
-// LeakSanitizer (sanitizer/lsan_interface.h): allocations between these are not reported.
-// Used only around a known, reported leak (FuzzCore/Parsers.swift says which).
-void __lsan_disable(void);
-void __lsan_enable(void);
