@@ -38,8 +38,8 @@ public final class TLSStream: Sendable {
         }
     }
 
-    private init(socket: TLSSocket, label: String) {
-        queue = DispatchQueue(label: "tlskit.stream.\(label)")
+    private init(socket: TLSSocket, queue: DispatchQueue) {
+        self.queue = queue
         state = State()
         state.socket = socket
         state.descriptor = socket.fileDescriptor
@@ -54,14 +54,18 @@ public final class TLSStream: Sendable {
     ) async throws -> TLSStream {
         let name: TLSServerName
         if let serverName { name = serverName } else { name = try TLSServerName(host) }
-        let fd = try await onThread { () throws(TLSError) in try TLSSocket.openTCP(host: host, port: port, timeout: timeout) }
+        // The stream's own serial queue runs the blocking connect too. Never the global
+        // concurrent queue: its few worker threads are shared by the whole process, and a
+        // blocked connect there can wait behind other blocking work for seconds.
+        let queue = Self.makeQueue("\(host):\(port)")
+        let fd = try await onQueue(queue) { () throws(TLSError) in try TLSSocket.openTCP(host: host, port: port, timeout: timeout) }
         let connection: any TLSConnection
         do { connection = try context.makeConnection(serverName: name) } catch {
             Glibc.close(fd)  // not yet owned by a socket
             throw error
         }
         let stream = TLSStream(
-            socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), label: "\(host):\(port)")
+            socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), queue: queue)
         try await stream.perform { socket throws(TLSError) in try socket.handshake() }
         return stream
     }
@@ -69,7 +73,7 @@ public final class TLSStream: Sendable {
     /// Wraps an accepted or already-connected socket (its handshake runs on first use, or
     /// now with ``handshake()``).
     public convenience init(_ socket: TLSSocket) {
-        self.init(socket: socket, label: socket.peerAddress ?? "socket")
+        self.init(socket: socket, queue: Self.makeQueue(socket.peerAddress ?? "socket"))
     }
 
     /// Runs the handshake (returns at once if it is done).
@@ -146,9 +150,16 @@ public final class TLSStream: Sendable {
         }
     }
 
-    private static func onThread<R: Sendable>(_ body: @escaping @Sendable () throws(TLSError) -> R) async throws -> R {
+    /// A serial queue for one stream's blocking calls. Serial queues a program creates get a
+    /// thread of their own when they have work (unlike `DispatchQueue.global()`, whose pool
+    /// is sized for work that does not block).
+    static func makeQueue(_ label: String) -> DispatchQueue {
+        DispatchQueue(label: "tlskit.stream.\(label)")
+    }
+
+    static func onQueue<R: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () throws(TLSError) -> R) async throws -> R {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            queue.async {
                 do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
             }
         }
@@ -160,10 +171,13 @@ public final class TLSStream: Sendable {
 /// Thread-safety: `Sendable`.
 public final class TLSStreamListener: Sendable {
     private let listener: TLSListener
+    /// Blocking accepts run here, one at a time, on a thread of their own.
+    private let acceptQueue: DispatchQueue
 
     /// Listens on `host:port` (port 0: any free port).
     public init(host: String, port: UInt16, context: any TLSServerContext) throws(TLSError) {
         listener = try TLSListener(host: host, port: port, context: context)
+        acceptQueue = DispatchQueue(label: "tlskit.stream-listener.\(listener.port)")
     }
 
     /// The port actually bound.
@@ -172,11 +186,7 @@ public final class TLSStreamListener: Sendable {
     /// Waits for the next connection (its handshake runs on first use).
     public func accept() async throws -> TLSStream {
         let listener = self.listener
-        let box = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SocketBox, any Error>) in
-            DispatchQueue.global().async {
-                do { continuation.resume(returning: SocketBox(try listener.accept())) } catch { continuation.resume(throwing: error) }
-            }
-        }
+        let box = try await TLSStream.onQueue(acceptQueue) { () throws(TLSError) in SocketBox(try listener.accept()) }
         return TLSStream(box.socket)
     }
 

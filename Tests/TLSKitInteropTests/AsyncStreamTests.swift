@@ -66,9 +66,46 @@ struct AsyncStreamTests {
         reader.cancel()
         let outcome = await reader.result
         #expect(throws: CancellationError.self) { try outcome.get() }
-        #expect(ContinuousClock.now - started < .seconds(5))  // woken, not timed out (30 s)
+        // Woken, not timed out (30 s); a loaded parallel run can delay a task's resumption by seconds.
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(stream.isClosed)  // the descriptor is released
         await (try? silent.value)?.close()
         listener.close()
+    }
+
+    /// A pending accept blocks a thread. It must be one of the listener's own, never one of
+    /// `DispatchQueue.global()`'s, which on Linux also runs Swift's tasks with about one thread
+    /// per core: a few servers waiting for clients would starve every task in the process.
+    /// With the accepts on that queue, this took 14.7 s (libdispatch adds about one thread a
+    /// second); with the listener's own queue, 0.3 s. 8 s leaves room for a loaded run.
+    @Test(arguments: TestBackends.all)
+    func pendingAcceptsDoNotStarveOtherTasks(backend: BackendUnderTest) async throws {
+        let pki = InteropPKI.shared
+        let serverContext = try backend.make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let idle = try (0..<16).map { _ in
+            try TLSStreamListener(host: "127.0.0.1", port: 0, context: serverContext)
+        }
+        let waiting = idle.map { listener in Task { try? await listener.accept() } }
+        defer {
+            for listener in idle { listener.close() }
+            for task in waiting { task.cancel() }
+        }
+        let started = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(200))  // let every accept block
+        let listener = try TLSStreamListener(host: "127.0.0.1", port: 0, context: serverContext)
+        defer { listener.close() }
+        let client = try backend.make().makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
+        let server = Task {
+            let connection = try await listener.accept()
+            if let chunk = try await connection.read() { try await connection.write(chunk) }
+            await connection.close()
+        }
+        let stream = try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: client, serverName: try TLSServerName("localhost"))
+        try await stream.write("ping")
+        #expect(try await stream.read() == Array("ping".utf8))
+        await stream.close()
+        try await server.value
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed < .seconds(8), "took \(elapsed): the pending accepts held the threads that run tasks")
     }
 }
