@@ -267,7 +267,7 @@ struct HostilePeerTests {
         let listener = try TLSStreamListener(host: "127.0.0.1", port: 0, context: context)
         defer { listener.close() }
         let port = Int(listener.port)
-        let probeTask = Task.detached { try Self.runProbe(port: port, action: "tamper", version: version) }
+        let probeTask = Task { try await onOwnThread { try Self.runProbe(port: port, action: "tamper", version: version) } }
         let stream = try await listener.accept()
         var serverError: (any Error)?
         do {
