@@ -4,6 +4,7 @@
 # plus the tool's exit codes and error lines. Prints "N passed, M failed".
 #
 # Usage: IntegrationTests/cli.sh PATH/TO/tlskit
+# TLSKIT_CLI_PARTS="reload.sh ..." runs only those parts of IntegrationTests/cli/ (while working on one).
 set -u
 TLSKIT=${1:?usage: cli.sh PATH/TO/tlskit}
 python3 -c 'import aiosmtpd' 2>/dev/null || { echo "missing Python module aiosmtpd (pip install aiosmtpd; scripts/test does)"; echo "0 passed, 1 failed"; exit 1; }
@@ -86,7 +87,7 @@ echo "# backends: $BACKENDS"
 
 
 # The checks, by subject (each part is sourced into this shell).
-for part in serve-and-connect.sh concurrency-and-starttls.sh hardware-keys.sh tool-safety.sh limits.sh; do
+for part in ${TLSKIT_CLI_PARTS:-serve-and-connect.sh concurrency-and-starttls.sh hardware-keys.sh tool-safety.sh limits.sh reload.sh}; do
     # shellcheck source=/dev/null
     source "$(dirname "$0")/cli/$part"
 done

@@ -72,6 +72,24 @@ public struct TLSContextHooks: Sendable {
     /// retry-verify could (future work; it needs a "verification pending" result in
     /// ``TLSConnection``), GnuTLS has no equivalent.
     public var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
+    /// Servers: picks the chain to present for each full handshake, from the client's
+    /// server name, signature schemes and ALPN offer (as Go's `GetCertificate`, rustls'
+    /// `ResolvesServerCert` and Python's `sni_callback` do). Default `nil`: the context
+    /// picks among ``TLSServerConfiguration/certificateChains`` by server name.
+    ///
+    /// - A returned ``TLSCertificateSelection/chain(_:)`` is loaded the first time it is
+    ///   returned, in the handshake that asked (keys in a TPM or on a token take as long as
+    ///   their store does), and kept by its description (up to ``resolvedChainCapacity``,
+    ///   least recently used dropped). ``TLSServerContext/replaceCertificateChains(_:)``
+    ///   forgets them, so a file that changed is read again.
+    /// - A chain that cannot be loaded fails that handshake with `internal_error` and a
+    ///   ``TLSError/Code/configuration`` error naming `certificateResolver` and the cause;
+    ///   ``TLSCertificateSelection/reject(_:)`` fails it with `unrecognized_name`.
+    /// - Resumed handshakes present no certificate, so the resolver is not asked.
+    ///
+    /// Runs synchronously on the thread driving the connection: keep it fast and do not
+    /// block.
+    public var certificateResolver: (@Sendable (TLSClientHelloInfo) -> TLSCertificateSelection)?
     /// Behaviour other modules attach (key logging from TLSKitInsecure). Default: empty.
     public var extensions: TLSHookExtensions = TLSHookExtensions()
 
@@ -239,12 +257,25 @@ extension TLSClientContext {
 
 /// A server context: a validated configuration with its chains loaded.
 ///
-/// Thread-safety: immutable once built; share it freely.
+/// Thread-safety: share it freely. Only its chains change, and only through
+/// ``replaceCertificateChains(_:)``.
 public protocol TLSServerContext: AnyObject, Sendable {
     /// The backend that built this context.
     var backendName: String { get }
-    /// The configuration the context was built from.
+    /// The configuration the context was built from, with the chains it presents now.
     var configuration: TLSServerConfiguration { get }
     /// Makes a new server-side connection.
     func makeConnection() throws(TLSError) -> any TLSConnection
+    /// Swaps the chains the context presents (certificate rotation), without a restart.
+    ///
+    /// Every new chain is loaded first; if one fails, this throws (naming
+    /// `certificateChains[i]`) and the context keeps presenting the old ones. After it
+    /// returns, connections made from then on present the new chains; connections made
+    /// before keep theirs, in the handshake and after. Session tickets issued before stay
+    /// valid (the ticket keys are the context's, not a chain's), and chains a
+    /// ``TLSContextHooks/certificateResolver`` returned are loaded again on next use.
+    ///
+    /// - Throws: ``TLSError/Code/configuration`` for an empty list or a chain that does not
+    ///   load; other codes as ``TLSBackend/makeServerContext(_:hooks:)``.
+    func replaceCertificateChains(_ chains: [TLSSigningChain]) throws(TLSError)
 }

@@ -160,3 +160,23 @@ extension TLSError {
                 + "TLSClientConfiguration.serverName or pass serverName: to makeConnection")
     }
 }
+
+extension TLSError {
+    /// The certificate resolver answered `.reject`.
+    package static func resolverRejected(_ reason: String, serverName: String?) -> TLSError {
+        TLSError(
+            .handshake,
+            "the certificate resolver rejected the client (server name \(serverName.map { "'\($0)'" } ?? "none")): \(reason)"
+                + " — the client was sent unrecognized_name",
+            feature: "certificateResolver")
+    }
+
+    /// The certificate resolver returned a chain the backend could not load.
+    package static func resolvedChainDidNotLoad(_ error: TLSError, serverName: String?) -> TLSError {
+        TLSError(
+            .configuration,
+            "the chain the certificate resolver returned for server name \(serverName.map { "'\($0)'" } ?? "none") "
+                + "does not load: \(error.message) — fix what certificateResolver returns; the client was sent internal_error",
+            backendErrors: error.backendErrors, feature: "certificateResolver")
+    }
+}

@@ -84,7 +84,9 @@ public struct GnuTLSBackend: TLSBackend {
         -> any TLSServerContext
     {
         try validate(configuration)
-        return try GnuTLSServerContext(configuration: configuration, hooks: hooks)
+        return try GnuTLSServerContext(configuration: configuration, hooks: hooks) { [self] configuration throws(TLSError) in
+            try validate(configuration)
+        }
     }
 
     /// GnuTLS can only change the verification time process-wide

@@ -60,3 +60,26 @@ let clientHelloCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session
 extension GnuTLSConnection {
     func setTransportErrno(_ code: Int32) { gnutls_transport_set_errno(session, code) }
 }
+
+/// Servers with a certificate resolver: reads the offered signature schemes and ALPN from
+/// the raw ClientHello, before GnuTLS processes it.
+let clientHelloHook: @convention(c) (gnutls_session_t?, UInt32, UInt32, UInt32, UnsafePointer<gnutls_datum_t>?) -> Int32 = {
+    session, _, _, incoming, message in
+    guard let session, incoming != 0, var message = message?.pointee, let ptr = gnutls_session_get_ptr(session) else { return 0 }
+    // Any malformed ClientHello is GnuTLS's to reject: this only reads what parses.
+    _ = gnutls_ext_raw_parse(ptr, clientHelloExtension, &message, UInt32(GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO))
+    return 0
+}
+
+private let clientHelloExtension: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<UInt8>?, UInt32) -> Int32 = {
+    ptr, id, data, size in
+    guard let ptr, let data else { return 0 }
+    let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
+    let body = UnsafeRawBufferPointer(start: data, count: Int(size))
+    switch id {
+    case 13: connection.offeredSchemes = TLSClientHelloExtensions.signatureSchemes(body)
+    case 16: connection.offeredProtocols = TLSClientHelloExtensions.applicationProtocols(body)
+    default: break
+    }
+    return 0
+}

@@ -17,6 +17,15 @@ final class GnuTLSConnection: TLSConnection {
     let side: TLSSide
     let state: GnuTLSContextState
     private let owner: AnyObject  // keeps the context alive
+    /// Servers: the context (for its certificate resolver), the chains it presented when
+    /// this connection was made, and what the resolver chose.
+    let server: GnuTLSServerContext?
+    let chains: GnuTLSServerChains?
+    var resolvedCredentials: GnuTLSCredentials?
+    var resolverFailure: TLSError?
+    /// Servers with a resolver: the ClientHello's signature schemes and ALPN offer.
+    var offeredSchemes: [TLSSignatureScheme] = []
+    var offeredProtocols: [TLSApplicationProtocol] = []
     let serverName: TLSServerName?
     private(set) var session: gnutls_session_t!
 
@@ -44,10 +53,15 @@ final class GnuTLSConnection: TLSConnection {
     private var peerClosed = false
     private var info: TLSConnectionInfo?
 
-    init(state: GnuTLSContextState, owner: AnyObject, serverName: TLSServerName?) throws(TLSError) {
+    init(
+        state: GnuTLSContextState, owner: AnyObject, serverName: TLSServerName?, server: GnuTLSServerContext? = nil,
+        chains: GnuTLSServerChains? = nil
+    ) throws(TLSError) {
         self.side = state.side
         self.state = state
         self.owner = owner
+        self.server = server
+        self.chains = chains
         self.serverName = serverName
         var made: gnutls_session_t?
         let flags =
@@ -67,7 +81,8 @@ final class GnuTLSConnection: TLSConnection {
     private func configure() throws(TLSError) {
         var status = gnutls_priority_set(session, state.priority)
         guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_priority_set", status) }
-        status = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(state.credentials.pointer))
+        let credentials = chains?.entries[0].credentials ?? state.credentials
+        status = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(credentials.pointer))
         guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_credentials_set", status) }
 
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -97,7 +112,13 @@ final class GnuTLSConnection: TLSConnection {
             // Do not send CA names: clients then present their certificate whatever its
             // issuer, as with the OpenSSL backend, and the server reports why it failed.
             gnutls_certificate_send_x509_rdn_sequence(session, 1)
-            if state.chains.count > 1 {
+            if server?.resolver != nil {
+                // The resolver is told the offered schemes and ALPN, read from the raw
+                // ClientHello before GnuTLS processes it.
+                gnutls_handshake_set_hook_function(
+                    session, UInt32(GNUTLS_HANDSHAKE_CLIENT_HELLO.rawValue), Int32(GNUTLS_HOOK_PRE), clientHelloHook)
+            }
+            if (chains?.entries.count ?? 0) > 1 || server?.resolver != nil {
                 gnutls_handshake_set_post_client_hello_function(session, clientHelloCallback)
             }
         }
@@ -295,6 +316,7 @@ final class GnuTLSConnection: TLSConnection {
             // Tell the peer why, as OpenSSL does on its own.
             _ = gnutls_alert_send_appropriate(session, status)
         }
+        if let resolverFailure { return contract.fail(resolverFailure) }
         let error = GnuTLSFailure.make(
             status: status, phase: phase, side: side, receivedAlert: alert,
             verification: verificationFailure, inputEnded: contract.inputEnded, firstBytes: firstBytes)
@@ -350,8 +372,29 @@ final class GnuTLSConnection: TLSConnection {
 
     /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.
     func selectChain() -> Int32 {
-        guard let name = peerName() else { return 0 }
-        guard let chosen = state.chains.first(where: { $0.leaf.matches(name) }) else { return 0 }
+        if let server, let resolver = server.resolver {
+            let name = peerName().flatMap { try? TLSServerName($0) }.flatMap { name -> String? in
+                if case .dns(let dns) = name.kind { return dns } else { return nil }
+            }
+            switch resolver(TLSClientHelloInfo(serverName: name, signatureSchemes: offeredSchemes, applicationProtocols: offeredProtocols)) {
+            case .configured:
+                break
+            case .chain(let chain):
+                do {
+                    let credentials = try server.loadResolved(chain)
+                    resolvedCredentials = credentials
+                    return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(credentials.pointer))
+                } catch {
+                    resolverFailure = TLSError.resolvedChainDidNotLoad(error, serverName: name)
+                    return GNUTLS_E_INTERNAL_ERROR
+                }
+            case .reject(let reason):
+                resolverFailure = TLSError.resolverRejected(reason, serverName: name)
+                return GNUTLS_E_UNRECOGNIZED_NAME
+            }
+        }
+        guard let name = peerName(), let chains else { return 0 }
+        guard let chosen = chains.entries.first(where: { $0.leaf.matches(name) }) else { return 0 }
         return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(chosen.credentials.pointer))
     }
 

@@ -15,8 +15,6 @@ final class GnuTLSContextState: @unchecked Sendable {
     let side: TLSSide
     /// The default credentials (client: trust + own chain; server: the first chain).
     let credentials: GnuTLSCredentials
-    /// Servers: one credentials object per signing chain with its leaf, in order, for SNI.
-    let chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)]
     let priority: gnutls_priority_t
     let alpn: [UnsafeMutableBufferPointer<UInt8>]
     let clientAuthentication: TLSServerConfiguration.ClientAuthentication
@@ -44,7 +42,6 @@ final class GnuTLSContextState: @unchecked Sendable {
     init(
         side: TLSSide, settings: GnuTLSSettings, credentials: GnuTLSCredentials, alpn: [TLSApplicationProtocol],
         clientAuthentication: TLSServerConfiguration.ClientAuthentication,
-        chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = [],
         hooks: TLSContextHooks,
         insecure: TLSInsecure.Verification? = nil,
         resumesSessions: Bool = false,
@@ -69,7 +66,6 @@ final class GnuTLSContextState: @unchecked Sendable {
             hooks.logger.warning("TLSKit client context built INSECURELY (TLSKitInsecure): \(insecure); servers can be impersonated")
         }
         self.credentials = credentials
-        self.chains = chains
         self.clientAuthentication = clientAuthentication
         let string = try GnuTLSPriority.build(settings)
         var cache: gnutls_priority_t?
@@ -137,32 +133,42 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
 }
 
 /// A server context of the GnuTLS backend. Immutable once built; share it freely.
-final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
-    // @unchecked: all stored properties are set in init and never mutated.
-    let backendName = "gnutls"
-    let configuration: TLSServerConfiguration
-    let state: GnuTLSContextState
+/// One generation of a server's chains: a credentials object per chain, with its leaf for
+/// SNI matching. Connections keep the generation they started with.
+final class GnuTLSServerChains: @unchecked Sendable {
+    // @unchecked: set in init, then only read.
+    let entries: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)]
+    init(_ entries: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)]) { self.entries = entries }
+}
 
-    init(configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
-        self.configuration = configuration
-        // One credentials object per chain: after the ClientHello the session switches to
-        // the first chain whose leaf is valid for the SNI name (as the OpenSSL backend does).
-        var chains: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
-        for (index, chain) in configuration.certificateChains.enumerated() {
-            let credentials = try GnuTLSCredentials()
-            let leaf = try credentials.addChain(chain, field: "certificateChains[\(index)]")
-            if let trust = configuration.trustStore, !trust.isPinned {
-                try credentials.addTrust(trust, field: "trustStore")
-                try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
-            }
-            chains.append((credentials, leaf))
-        }
+/// A server context of the GnuTLS backend. Share it freely; only its chains change, by
+/// ``replaceCertificateChains(_:)``.
+final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
+    // @unchecked: `current` is read and replaced under `lock`; everything else is set in
+    // init and never mutated.
+    let backendName = "gnutls"
+    let state: GnuTLSContextState
+    /// The hook that picks a chain per ClientHello, and the chains it returned, loaded.
+    let resolver: (@Sendable (TLSClientHelloInfo) -> TLSCertificateSelection)?
+    let resolved = TLSResolvedChains<GnuTLSCredentials>()
+    private let validate: @Sendable (TLSServerConfiguration) throws(TLSError) -> Void
+    private let lock = TLSMutex()
+    private var current: (configuration: TLSServerConfiguration, chains: GnuTLSServerChains)
+
+    init(
+        configuration: TLSServerConfiguration, hooks: TLSContextHooks,
+        validate: @escaping @Sendable (TLSServerConfiguration) throws(TLSError) -> Void
+    ) throws(TLSError) {
+        self.validate = validate
+        resolver = hooks.certificateResolver
+        let chains = try Self.load(configuration, chains: configuration.certificateChains, field: "certificateChains")
+        current = (configuration, chains)
         // Tickets expire with the key lifetime or the resumption age, whichever is shorter;
         // GnuTLS measures it from the session's original time (see BackendDifferences.md).
         state = try GnuTLSContextState(
-            side: .server, settings: GnuTLSSettings(configuration), credentials: chains[0].credentials,
+            side: .server, settings: GnuTLSSettings(configuration), credentials: chains.entries[0].credentials,
             alpn: configuration.applicationProtocols,
-            clientAuthentication: configuration.effectiveClientAuthentication, chains: chains, hooks: hooks,
+            clientAuthentication: configuration.effectiveClientAuthentication, hooks: hooks,
             verification: GnuTLSVerificationSettings(
                 pins: try configuration.trustStore.flatMap(GnuTLSTrust.pins),
                 crlIssuers: try GnuTLSTrust.crlIssuers(configuration.revocationLists),
@@ -176,8 +182,47 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         }
     }
 
+    /// The configuration, with the chains presented now.
+    var configuration: TLSServerConfiguration { lock.withLock { current.configuration } }
+
     func makeConnection() throws(TLSError) -> any TLSConnection {
-        try GnuTLSConnection(state: state, owner: self, serverName: nil)
+        try GnuTLSConnection(state: state, owner: self, serverName: nil, server: self, chains: lock.withLock { current.chains })
+    }
+
+    func replaceCertificateChains(_ chains: [TLSSigningChain]) throws(TLSError) {
+        var configuration = self.configuration
+        configuration.certificateChains = chains
+        try validate(configuration)
+        let loaded = try Self.load(configuration, chains: chains, field: "certificateChains")
+        lock.withLock { current = (configuration, loaded) }
+        resolved.removeAll()
+    }
+
+    /// Loads `chain` (for the resolver) as a credentials object of its own, with the
+    /// context's trust store for client certificates.
+    func loadResolved(_ chain: TLSSigningChain) throws(TLSError) -> GnuTLSCredentials {
+        let configuration = self.configuration
+        return try resolved.loaded(chain) { chain throws(TLSError) in
+            try Self.load(configuration, chains: [chain], field: "certificateResolver").entries[0].credentials
+        }
+    }
+
+    /// One credentials object per chain: after the ClientHello a session switches to the
+    /// first chain whose leaf is valid for the SNI name (as the OpenSSL backend does).
+    private static func load(
+        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], field: String
+    ) throws(TLSError) -> GnuTLSServerChains {
+        var entries: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
+        for (index, chain) in chains.enumerated() {
+            let credentials = try GnuTLSCredentials()
+            let leaf = try credentials.addChain(chain, field: field == "certificateResolver" ? field : "\(field)[\(index)]")
+            if let trust = configuration.trustStore, !trust.isPinned {
+                try credentials.addTrust(trust, field: "trustStore")
+                try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")
+            }
+            entries.append((credentials, leaf))
+        }
+        return GnuTLSServerChains(entries)
     }
 }
 

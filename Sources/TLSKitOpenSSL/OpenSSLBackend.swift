@@ -102,7 +102,9 @@ public struct OpenSSLBackend: TLSBackend {
         -> any TLSServerContext
     {
         try validate(configuration)
-        return try OpenSSLServerContext(library: library, configuration: configuration, hooks: hooks)
+        return try OpenSSLServerContext(library: library, configuration: configuration, hooks: hooks) { [self] configuration throws(TLSError) in
+            try validate(configuration)
+        }
     }
 
     private func validateSettings(_ settings: OpenSSLContextSettings) throws(TLSError) {

@@ -93,6 +93,8 @@ let serverNameCallback:
             guard let ssl, let arg, let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)) else {
                 return SSL_TLSEXT_ERR_OK
             }
+            // The certificate resolver chose already (its context has no alternatives).
+            if OpenSSLConnection.from(ssl)?.resolvedHandle != nil { return SSL_TLSEXT_ERR_OK }
             let primary = Unmanaged<OpenSSLContextHandle>.fromOpaque(arg).takeUnretainedValue()
             if let leaf = primary.leaf, X509_check_host(leaf.pointer, name, 0, 0, nil) == 1 { return SSL_TLSEXT_ERR_OK }
             for alternative in primary.alternatives {

@@ -24,6 +24,12 @@ final class OpenSSLConnection: TLSConnection {
     /// policies), and the chain of a rejected peer.
     var ownFailure: TLSVerificationFailure?
     var rejectedChain: [[UInt8]] = []
+    /// Servers: the context (for its certificate resolver).
+    let serverContext: OpenSSLServerContext?
+    /// Servers: the context the resolver's chain is in (kept alive here: the context's
+    /// cache may drop it), and why the resolver failed the handshake, if it did.
+    var resolvedHandle: OpenSSLContextHandle?
+    var resolverFailure: TLSError?
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
     var authentication: TLSSessionAuthentication?
@@ -37,6 +43,7 @@ final class OpenSSLConnection: TLSConnection {
     init(client context: OpenSSLClientContext, serverName: TLSServerName) throws(TLSError) {
         side = .client
         contextOwner = context
+        serverContext = nil
         expectedName = serverName.description
         handle = context.handle
         keyLog = context.handle.keyLog
@@ -78,6 +85,7 @@ final class OpenSSLConnection: TLSConnection {
     init(server context: OpenSSLServerContext) throws(TLSError) {
         side = .server
         contextOwner = context
+        serverContext = context
         expectedName = nil
         handle = context.handle
         clock = context.clock
@@ -239,7 +247,10 @@ final class OpenSSLConnection: TLSConnection {
     private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {
         let entries = OpenSSLErrorStack.drain()
         var error: TLSError
-        if var ownFailure, SSL_get_verify_result(ssl) != X509_V_OK {
+        if var resolverFailure {
+            resolverFailure.backendErrors += entries.map(\.text)
+            error = resolverFailure
+        } else if var ownFailure, SSL_get_verify_result(ssl) != X509_V_OK {
             ownFailure.peerCertificates = rejectedChain
             error = .verificationRejected(ownFailure, peer: side == .client ? "server" : "client", backendErrors: entries.map(\.text))
         } else {

@@ -56,33 +56,92 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
 
 // MARK: - Server context
 
-/// A server context of the OpenSSL backend. Immutable once built; share it freely.
+/// A server context of the OpenSSL backend. Share it freely; only its chains change, by
+/// ``replaceCertificateChains(_:)``, which swaps in a whole new set of `SSL_CTX`s.
 final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
-    // @unchecked: all stored properties are set in init and never mutated.
+    // @unchecked: `current` is read and replaced under `lock`; everything else is set in
+    // init and never mutated.
     let backendName = "openssl"
-    let configuration: TLSServerConfiguration
-    let handle: OpenSSLContextHandle
     let library: OpenSSLLibraryContext
-    /// The rotating session-ticket keys.
+    /// The rotating session-ticket keys, shared by every chain and every generation of
+    /// chains, so tickets outlive a certificate rotation.
     let ticketKeys: OpenSSLTicketKeys
     /// The wall clock resumption ages are measured on (tests move it).
     let clock = TLSWallClock()
+    /// The hook that picks a chain per ClientHello, and the chains it returned, loaded.
+    let resolver: (@Sendable (TLSClientHelloInfo) -> TLSCertificateSelection)?
+    let resolved = TLSResolvedChains<OpenSSLContextHandle>()
+    private let hooks: TLSContextHooks
+    private let settings: OpenSSLContextSettings
+    private let validate: @Sendable (TLSServerConfiguration) throws(TLSError) -> Void
+    private let lock = TLSMutex()
+    private var current: (configuration: TLSServerConfiguration, handle: OpenSSLContextHandle)
 
-    init(library: OpenSSLLibraryContext, configuration: TLSServerConfiguration, hooks: TLSContextHooks) throws(TLSError) {
+    init(
+        library: OpenSSLLibraryContext, configuration: TLSServerConfiguration, hooks: TLSContextHooks,
+        validate: @escaping @Sendable (TLSServerConfiguration) throws(TLSError) -> Void
+    ) throws(TLSError) {
         self.library = library
-        self.configuration = configuration
-        let settings = try OpenSSLContextSettings(configuration)
-        let loader = OpenSSLCredentialLoader(library: library)
+        self.hooks = hooks
+        self.validate = validate
+        resolver = hooks.certificateResolver
+        settings = try OpenSSLContextSettings(configuration)
+        ticketKeys = try OpenSSLTicketKeys(library: library, lifetime: configuration.ticketKeyLifetime)
+        current = (
+            configuration,
+            try Self.build(
+                configuration, chains: configuration.certificateChains,
+                field: "certificateChains", library: library, settings: settings, hooks: hooks, ticketKeys: ticketKeys,
+                resolves: hooks.certificateResolver != nil)
+        )
+        OpenSSLContextBuilder.warnIfWeak(configuration.securityPolicy, side: .server, logger: hooks.logger)
+        ERR_clear_error()
+    }
 
+    /// The configuration, with the chains presented now.
+    var configuration: TLSServerConfiguration { lock.withLock { current.configuration } }
+
+    /// The primary `SSL_CTX` new connections start from (with its SNI alternatives).
+    var handle: OpenSSLContextHandle { lock.withLock { current.handle } }
+
+    func replaceCertificateChains(_ chains: [TLSSigningChain]) throws(TLSError) {
+        var configuration = self.configuration
+        configuration.certificateChains = chains
+        try validate(configuration)
+        let handle = try Self.build(
+            configuration, chains: chains, field: "certificateChains", library: library, settings: settings, hooks: hooks,
+            ticketKeys: ticketKeys, resolves: resolver != nil)
+        ERR_clear_error()
+        lock.withLock { current = (configuration, handle) }
+        resolved.removeAll()
+    }
+
+    /// Loads `chain` (for the resolver) as a context of its own, with every other setting
+    /// of this one.
+    func loadResolved(_ chain: TLSSigningChain) throws(TLSError) -> OpenSSLContextHandle {
+        try resolved.loaded(chain) { chain throws(TLSError) in
+            let handle = try Self.build(
+                configuration, chains: [chain], field: "certificateResolver", library: library, settings: settings, hooks: hooks,
+                ticketKeys: ticketKeys, resolves: false)
+            ERR_clear_error()
+            return handle
+        }
+    }
+
+    /// One `SSL_CTX` per chain: the first is the default, and the others are SNI
+    /// alternatives it switches to.
+    private static func build(
+        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], field: String, library: OpenSSLLibraryContext,
+        settings: OpenSSLContextSettings, hooks: TLSContextHooks, ticketKeys: OpenSSLTicketKeys, resolves: Bool
+    ) throws(TLSError) -> OpenSSLContextHandle {
+        let loader = OpenSSLCredentialLoader(library: library)
         var drafts: [OpenSSLContextDraft] = []
-        let ticketKeys = try OpenSSLTicketKeys(library: library, lifetime: configuration.ticketKeyLifetime)
-        self.ticketKeys = ticketKeys
-        for (index, chain) in configuration.certificateChains.enumerated() {
+        for (index, chain) in chains.enumerated() {
             let draft = try OpenSSLContextBuilder.make(library, settings, hooks: hooks)
             draft.ticketKeys = ticketKeys
             _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(draft.pointer, ticketKeyCallback)
             draft.leaf = try OpenSSLContextBuilder.useChain(
-                chain, field: "certificateChains[\(index)]", ctx: draft.pointer, loader: loader)
+                chain, field: field == "certificateResolver" ? field : "\(field)[\(index)]", ctx: draft.pointer, loader: loader)
             try Self.configureClientAuthentication(draft, configuration, loader: loader)
             draft.maximumResumptionAge = configuration.maximumResumptionAge
             _ = SSL_CTX_set_session_ticket_cb(draft.pointer, ticketGenerateCallback, ticketDecryptCallback, nil)
@@ -91,10 +150,9 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             _ = SSL_CTX_set_session_id_context(draft.pointer, sid, UInt32(sid.count))
             drafts.append(draft)
         }
-        OpenSSLContextBuilder.warnIfWeak(configuration.securityPolicy, side: .server, logger: hooks.logger)
-        ERR_clear_error()
-        // The first chain is the default; the others are SNI alternatives it switches to.
-        handle = OpenSSLContextHandle(
+        // The resolver is asked from the primary context's ClientHello callback.
+        if resolves { SSL_CTX_set_client_hello_cb(drafts[0].pointer, clientHelloCallback, nil) }
+        return OpenSSLContextHandle(
             finishing: drafts[0], alternatives: drafts.dropFirst().map { OpenSSLContextHandle(finishing: $0) })
     }
 

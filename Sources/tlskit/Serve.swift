@@ -6,7 +6,7 @@ import TLSKitX509
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM.",
+        abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM; SIGHUP reloads --cert, --key and --sni-cert.",
         discussion:
             "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www). Connections are served concurrently on SwiftNIO (TLSKitNIO); --starttls smtp uses a thread per connection."
     )
@@ -63,31 +63,33 @@ struct Serve: ParsableCommand {
         var idleTimeout: Double?
     }
 
+    /// The chains the arguments describe: --cert/--key first, then each --sni-cert.
+    func chains() throws -> [TLSSigningChain] {
+        var chains = [TLSSigningChain(certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))]
+        for entry in sniCerts {
+            // NAME=CERT,KEY: the name documents the intent; the server picks the chain
+            // whose certificate is valid for the name the client sends.
+            guard let equals = entry.firstIndex(of: "="), let comma = entry.lastIndex(of: ","), equals < comma else {
+                throw CLIError.usage("--sni-cert takes NAME=CERT,KEY, not '\(entry)'")
+            }
+            let certificate = String(entry[entry.index(after: equals)..<comma])
+            let key = String(entry[entry.index(after: comma)...])
+            chains.append(TLSSigningChain(certificate: CLI.certificate(certificate), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+        }
+        return chains
+    }
+
     func run() throws {
         let listener: TLSListener
         let context: any TLSServerContext
         do {
             let (host, port) = try CLI.hostPort(listen)
             let backend = try backendOptions.makeBackend()
-            var config = TLSServerConfiguration(
-                certificateChain: TLSSigningChain(
-                    certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
+            var config = TLSServerConfiguration(certificateChains: try chains())
             config.applicationProtocols = try CLI.alpn(alpn)
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             if let clientCA { config.trustStore = .file(clientCA) }
             try policyOptions.apply(to: &config)
-            for entry in sniCerts {
-                // NAME=CERT,KEY: the name documents the intent; the server picks the chain
-                // whose certificate is valid for the name the client sends.
-                guard let equals = entry.firstIndex(of: "="), let comma = entry.lastIndex(of: ","), equals < comma else {
-                    throw CLIError.usage("--sni-cert takes NAME=CERT,KEY, not '\(entry)'")
-                }
-                let certificate = String(entry[entry.index(after: equals)..<comma])
-                let key = String(entry[entry.index(after: comma)...])
-                config.certificateChains.append(
-                    TLSSigningChain(
-                        certificate: CLI.certificate(certificate), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv)))
-            }
             var hooks = TLSContextHooks()
             if !allowClient.isEmpty {
                 guard clientCA != nil else { throw CLIError.usage("--allow-client needs --client-ca (client certificates are only requested then)") }
@@ -97,6 +99,7 @@ struct Serve: ParsableCommand {
             guard maxConnections > 0 else { throw CLIError.usage("--max-connections must be at least 1") }
             guard idleTimeout >= 0, idleTimeout.isFinite else { throw CLIError.usage("--idle-timeout must be 0 (never) or a number of seconds") }
             context = try backend.makeServerContext(config, hooks: hooks)
+            Reloader.watch(context, describedBy: self)
             signal(SIGINT) { _ in _exit(0) }
             signal(SIGTERM) { _ in _exit(0) }
             signal(SIGPIPE, SIG_IGN)
