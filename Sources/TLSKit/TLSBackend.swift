@@ -192,6 +192,10 @@ public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// enables suites by component (key exchange × cipher × MAC) and refuses lists that are
     /// not closed under that product.
     public static let exactCipherSuiteSelection = TLSFeature(rawValue: "exactCipherSuiteSelection")
+    /// A server picking its chain per ClientHello (``TLSContextHooks/certificateResolver``).
+    public static let certificateResolver = TLSFeature(rawValue: "certificateResolver")
+    /// Swapping a live server context's chains (``TLSServerContext/replaceCertificateChains(_:)``).
+    public static let certificateRotation = TLSFeature(rawValue: "certificateRotation")
 
     public var description: String { rawValue }
 }
