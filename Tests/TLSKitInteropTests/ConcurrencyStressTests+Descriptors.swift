@@ -64,19 +64,28 @@ extension ConcurrencyStressTests {
         let client = try made.makeClientContext(TLSClientConfiguration(trustStore: .file(pki.caFile)))
         let name = try TLSServerName("localhost")
         let descriptorsBefore = Self.allDescriptors()
-        let listener = try TLSStreamListener(host: "127.0.0.1", port: 0, context: serverContext)
+        let listener = try TLSListener(host: "127.0.0.1", port: 0, context: serverContext)
+        listener.timeout = .seconds(120)
         let port = listener.port
 
-        // The server echoes on every connection until it ends, however it ends.
-        let serverTasks = Locked<[Task<Void, Never>]>([])
-        let acceptor = Task {
+        // The server echoes on every connection until it ends, however it ends. It runs on
+        // threads of its own, not in tasks: tasks share about one thread per core with every
+        // test running in parallel, and a sanitizer run once starved this server's tasks for
+        // 60 s (a survivor's handshake timed out). Only the clients under test are tasks.
+        let serverThreads = DispatchGroup()
+        serverThreads.enter()
+        Thread.detachNewThread {
+            defer { serverThreads.leave() }
             while true {
-                guard let connection = try? await listener.accept() else { return }
-                let task = Task {
-                    do { while let chunk = try await connection.read() { try await connection.write(chunk) } } catch {}
-                    await connection.close()
+                guard let accepted = try? listener.accept() else { return }
+                let handoff = Locked<TLSSocket?>(accepted)  // to the connection's thread, then only there
+                serverThreads.enter()
+                Thread.detachNewThread {
+                    defer { serverThreads.leave() }
+                    guard let socket = handoff.withLock({ $0 }) else { return }
+                    do { while let chunk = try socket.receive() { try socket.send(chunk) } } catch {}
+                    socket.close()
                 }
-                serverTasks.withLock { $0.append(task) }
             }
         }
 
@@ -146,8 +155,8 @@ extension ConcurrencyStressTests {
         #expect((outcomes.withLock { $0["cancelled"] } ?? 0) > 0, "some streams were cancelled mid-flight")
 
         listener.close()
-        await acceptor.value
-        for task in serverTasks.withLock({ $0 }) { await task.value }
+        let serversDone = await Self.eventually(seconds: 30) { serverThreads.wait(timeout: .now()) == .success }
+        #expect(serversDone, "server threads still running 30 s after the last client ended")
         let leftover = await Self.eventually { Self.socketDescriptors(port: port) == 0 }
         #expect(leftover, "sockets of port \(port) still open: \(Self.socketDescriptors(port: port))")
         print("descriptors: \(descriptorsBefore) before, \(Self.allDescriptors()) after (the whole process, tests in parallel included)")
