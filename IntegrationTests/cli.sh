@@ -87,7 +87,7 @@ echo "# backends: $BACKENDS"
 
 
 # The checks, by subject (each part is sourced into this shell).
-for part in ${TLSKIT_CLI_PARTS:-serve-and-connect.sh concurrency-and-starttls.sh hardware-keys.sh tool-safety.sh limits.sh reload.sh}; do
+for part in ${TLSKIT_CLI_PARTS:-serve-and-connect.sh concurrency-and-starttls.sh hardware-keys.sh tool-safety.sh limits.sh reload.sh ocsp.sh}; do
     # shellcheck source=/dev/null
     source "$(dirname "$0")/cli/$part"
 done

@@ -2,5 +2,6 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
+#include <gnutls/ocsp.h>
 #include <gnutls/abstract.h>
 #include <gnutls/pkcs11.h>

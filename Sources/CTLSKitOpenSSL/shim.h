@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/pem.h>
 #include <openssl/bio.h>

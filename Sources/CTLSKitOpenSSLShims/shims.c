@@ -26,6 +26,24 @@ int CTLSKitOpenSSLShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509) {
 long CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
     return SSL_CTX_set_session_cache_mode(ctx, mode);
 }
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_cb(SSL_CTX *ctx, int (*cb)(SSL *, void *)) {
+    return (int)SSL_CTX_set_tlsext_status_cb(ctx, cb);
+}
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_arg(SSL_CTX *ctx, void *arg) {
+    return (int)SSL_CTX_set_tlsext_status_arg(ctx, arg);
+}
+long CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_type(SSL_CTX *ctx, int type) {
+    return SSL_CTX_set_tlsext_status_type(ctx, type);
+}
+int CTLSKitOpenSSLShims_TLSEXT_STATUSTYPE_ocsp(void) { return TLSEXT_STATUSTYPE_ocsp; }
+long CTLSKitOpenSSLShims_SSL_get_tlsext_status_type(SSL *ssl) { return SSL_get_tlsext_status_type(ssl); }
+long CTLSKitOpenSSLShims_SSL_set_tlsext_status_ocsp_resp(SSL *ssl, unsigned char *resp, long length) {
+    return SSL_set_tlsext_status_ocsp_resp(ssl, resp, length);
+}
+long CTLSKitOpenSSLShims_SSL_get_tlsext_status_ocsp_resp(SSL *ssl, const unsigned char **resp) {
+    return SSL_get_tlsext_status_ocsp_resp(ssl, resp);
+}
+void *CTLSKitOpenSSLShims_OPENSSL_malloc(size_t size) { return OPENSSL_malloc(size); }
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *)) {
     return (int)SSL_CTX_set_tlsext_servername_callback(ctx, cb);
 }

@@ -51,6 +51,8 @@ public struct TLSAlert: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let unsupportedExtension = TLSAlert(rawValue: 110)
     /// unrecognized_name (112)
     public static let unrecognizedName = TLSAlert(rawValue: 112)
+    /// bad_certificate_status_response (113): the client refused the OCSP response the server stapled.
+    public static let badCertificateStatusResponse = TLSAlert(rawValue: 113)
     /// certificate_required (116)
     public static let certificateRequired = TLSAlert(rawValue: 116)
     /// no_application_protocol (120)
@@ -63,7 +65,7 @@ public struct TLSAlert: RawRepresentable, Hashable, Sendable, CustomStringConver
         47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
         51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
         86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
-        110: "unsupported_extension", 112: "unrecognized_name", 116: "certificate_required",
+        110: "unsupported_extension", 112: "unrecognized_name", 113: "bad_certificate_status_response", 116: "certificate_required",
         120: "no_application_protocol",
     ]
 

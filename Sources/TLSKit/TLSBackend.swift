@@ -196,6 +196,9 @@ public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let certificateResolver = TLSFeature(rawValue: "certificateResolver")
     /// Swapping a live server context's chains (``TLSServerContext/replaceCertificateChains(_:)``).
     public static let certificateRotation = TLSFeature(rawValue: "certificateRotation")
+    /// OCSP stapling: servers staple ``TLSSigningChain/ocspResponse``; clients verify what
+    /// is stapled (``TLSClientConfiguration/ocspStapling``).
+    public static let ocspStapling = TLSFeature(rawValue: "ocspStapling")
 
     public var description: String { rawValue }
 }

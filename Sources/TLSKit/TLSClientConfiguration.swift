@@ -47,6 +47,11 @@ public struct TLSClientConfiguration: Hashable, Sendable {
     /// trusted clock; tests). Default `nil`: the current time. Backends without
     /// ``TLSFeature/verificationTime`` refuse a non-`nil` value.
     public var verificationTime: TLSVerificationTime?
+    /// OCSP stapling: ask the server for its certificate's OCSP response and verify it
+    /// (``TLSConnectionInfo/ocspResponse`` has it). Default ``TLSOCSPStapling/checkIfStapled``:
+    /// a stapled response must verify and say "good", and a must-staple certificate needs
+    /// one. A resumed session relies on the check of the full handshake it comes from.
+    public var ocspStapling: TLSOCSPStapling
     /// CRLs to check the peer's chain against. Default empty: no revocation checking.
     /// With the OpenSSL backend the leaf's issuer must then have a CRL here, or verification
     /// fails; GnuTLS checks the CRLs it has. A revoked certificate fails with
@@ -86,6 +91,7 @@ public struct TLSClientConfiguration: Hashable, Sendable {
         self.serverName = serverName
         self.verificationTime = nil
         self.resumesSessions = true
+        self.ocspStapling = .checkIfStapled
         self.maximumChainLength = nil
         self.revocationLists = []
         self.maximumResumptionAge = .seconds(24 * 3600)

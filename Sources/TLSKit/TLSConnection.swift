@@ -160,6 +160,10 @@ public struct TLSConnectionInfo: Hashable, Sendable {
     public var verifiedChain: [[UInt8]]
     /// The outcome of verifying the peer.
     public var peerVerification: TLSPeerVerification
+    /// Clients: the OCSP response the server stapled (DER), verified unless
+    /// ``TLSClientConfiguration/ocspStapling`` is `.ignore`; `nil` when none came (always
+    /// on a resumed session, and on servers).
+    public var ocspResponse: [UInt8]?
 
     /// The peer's leaf certificate (DER), if it sent one.
     public var peerLeafCertificate: [UInt8]? { peerCertificates.first }
@@ -174,7 +178,8 @@ public struct TLSConnectionInfo: Hashable, Sendable {
         resumed: Bool,
         peerCertificates: [[UInt8]],
         verifiedChain: [[UInt8]],
-        peerVerification: TLSPeerVerification
+        peerVerification: TLSPeerVerification,
+        ocspResponse: [UInt8]? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.cipherSuite = cipherSuite
@@ -185,6 +190,7 @@ public struct TLSConnectionInfo: Hashable, Sendable {
         self.peerCertificates = peerCertificates
         self.verifiedChain = verifiedChain
         self.peerVerification = peerVerification
+        self.ocspResponse = ocspResponse
     }
 }
 

@@ -212,12 +212,21 @@ public struct TLSSigningChain: Hashable, Sendable {
     public var privateKey: TLSPrivateKey
     /// Further intermediate certificates, closest to the leaf first. Default: none.
     public var intermediates: [TLSCertificate]
+    /// Servers: the leaf's OCSP response, stapled for clients that ask (status_request).
+    /// It must be about this leaf, or the context is refused when it is built. Renew it
+    /// before its nextUpdate with ``TLSServerContext/replaceCertificateChains(_:)``.
+    /// Default `nil`: nothing stapled.
+    public var ocspResponse: TLSOCSPResponse?
 
     /// Creates a signing chain.
-    public init(certificate: TLSCertificate, privateKey: TLSPrivateKey, intermediates: [TLSCertificate] = []) {
+    public init(
+        certificate: TLSCertificate, privateKey: TLSPrivateKey, intermediates: [TLSCertificate] = [],
+        ocspResponse: TLSOCSPResponse? = nil
+    ) {
         self.certificate = certificate
         self.privateKey = privateKey
         self.intermediates = intermediates
+        self.ocspResponse = ocspResponse
     }
 }
 

@@ -18,6 +18,10 @@ extension TLSVerificationFailure.Reason {
             return " — its key usage or extended key usage does not allow TLS \(peer) authentication"
         case .revocationUnknown:
             return " — revocationLists must hold a current CRL from every CA of the chain, intermediates included"
+        case .ocspResponseInvalid:
+            return " — the \(peer) must staple a current OCSP response from its certificate's issuer (or set ocspStapling = .ignore)"
+        case .ocspResponseMissing:
+            return " — the \(peer) must be configured to staple an OCSP response (TLSSigningChain.ocspResponse)"
         default: return ""
         }
     }
@@ -37,6 +41,7 @@ extension TLSAlert {
                 + (side == .server ? "" : ", or it requires a client certificate")
         case .noApplicationProtocol: return " — no ALPN protocol in common"
         case .unrecognizedName: return " — it does not serve the name we sent (SNI)"
+        case .badCertificateStatusResponse: return " — it refused the OCSP response we stapled (revoked, expired or not from our issuer)"
         case .decryptError, .badRecordMAC: return " — a message failed to decrypt or verify"
         default: return ""
         }

@@ -38,7 +38,8 @@ extension GnuTLSConnection {
             resumed: gnutls_session_is_resumed(session) != 0,
             peerCertificates: peers,
             verifiedChain: verified,
-            peerVerification: verification
+            peerVerification: verification,
+            ocspResponse: side == .client && state.ocspStapling != .ignore && gnutls_session_is_resumed(session) == 0 ? stapledResponse() : nil
         )
     }
 }

@@ -31,7 +31,16 @@ extension GnuTLSConnection {
         } else if state.insecure?.verifiesCertificate == false {
             verification = .insecurelySkipped
         } else {
-            if let failure = verifyChain(list: list, count: count, chain: chain) {
+            if var failure = verifyChain(list: list, count: count, chain: chain) {
+                // GnuTLS's own staple check flags a response past its nextUpdate as
+                // "superseded" (GnuTLS 3.7 always asks for one, whatever ocspStapling says).
+                if failure.reason == .other, let code = failure.backendCode,
+                    UInt32(truncatingIfNeeded: code) & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED.rawValue != 0, side == .client,
+                    stapledResponse() != nil
+                {
+                    failure.reason = .ocspResponseInvalid
+                    failure.backendText = "the stapled OCSP response is out of its validity period (\(failure.backendText))"
+                }
                 verificationFailure = failure
                 return -1
             }
@@ -40,6 +49,11 @@ extension GnuTLSConnection {
             validity = GnuTLSPeerChain.validity(chain[0])
             if let limit = state.maximumChainLength, path.count > limit {
                 verificationFailure = .chainTooLong(path.count, limit: limit)
+                verificationFailure?.peerCertificates = chain
+                return -1
+            }
+            if side == .client, let failure = checkStaple(path: path) {
+                verificationFailure = failure
                 verificationFailure?.peerCertificates = chain
                 return -1
             }

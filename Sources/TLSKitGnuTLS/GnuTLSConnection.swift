@@ -97,6 +97,10 @@ final class GnuTLSConnection: TLSConnection {
 
         switch side {
         case .client:
+            if state.ocspStapling != .ignore {
+                status = gnutls_ocsp_status_request_enable_client(session, nil, 0, nil)
+                guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_ocsp_status_request_enable_client", status) }
+            }
             if let name = serverName?.dnsName {
                 status = gnutls_server_name_set(session, GNUTLS_NAME_DNS, name, name.utf8.count)
                 guard status == GNUTLS_E_SUCCESS else {

@@ -34,6 +34,8 @@ final class GnuTLSContextState: @unchecked Sendable {
     let sessions: TLSSessionCache<GnuTLSSessionTicket>?
     /// The longest verified chain accepted (leaf to anchor), if limited.
     let maximumChainLength: Int?
+    /// Client: what to do about OCSP stapling.
+    let ocspStapling: TLSOCSPStapling
     /// Server: how long tickets are valid (from ticketKeyLifetime).
     let ticketLifetimeSeconds: Int64
     /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
@@ -46,9 +48,11 @@ final class GnuTLSContextState: @unchecked Sendable {
         insecure: TLSInsecure.Verification? = nil,
         resumesSessions: Bool = false,
         verification: GnuTLSVerificationSettings,
-        ticketLifetimeSeconds: Int64 = 12 * 3600
+        ticketLifetimeSeconds: Int64 = 12 * 3600,
+        ocspStapling: TLSOCSPStapling = .ignore
     ) throws(TLSError) {
         self.side = side
+        self.ocspStapling = ocspStapling
         self.pins = verification.pins
         self.crlIssuers = verification.crlIssuers
         self.maximumResumptionAge = verification.maximumResumptionAge
@@ -120,7 +124,8 @@ final class GnuTLSClientContext: TLSClientContext, @unchecked Sendable {
             verification: GnuTLSVerificationSettings(
                 pins: pins, crlIssuers: try GnuTLSTrust.crlIssuers(configuration.revocationLists),
                 maximumChainLength: configuration.maximumChainLength,
-                maximumResumptionAge: configuration.maximumResumptionAge))
+                maximumResumptionAge: configuration.maximumResumptionAge),
+            ocspStapling: configuration.ocspStapling)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit client context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")
@@ -215,7 +220,11 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         var entries: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
         for (index, chain) in chains.enumerated() {
             let credentials = try GnuTLSCredentials()
-            let leaf = try credentials.addChain(chain, field: field == "certificateResolver" ? field : "\(field)[\(index)]")
+            let chainField = field == "certificateResolver" ? field : "\(field)[\(index)]"
+            let leaf = try credentials.addChain(chain, field: chainField)
+            if let ocsp = chain.ocspResponse {
+                try credentials.setStapledResponse(try ocsp.load(field: "\(chainField).ocspResponse"), field: "\(chainField).ocspResponse")
+            }
             if let trust = configuration.trustStore, !trust.isPinned {
                 try credentials.addTrust(trust, field: "trustStore")
                 try credentials.addRevocationLists(configuration.revocationLists, field: "revocationLists")

@@ -105,6 +105,10 @@ enum GnuTLSFailure {
             reason = .weakKeyOrAlgorithm
         } else if has(GNUTLS_CERT_UNEXPECTED_OWNER) {
             reason = .hostnameMismatch
+        } else if has(GNUTLS_CERT_MISSING_OCSP_STATUS) {
+            reason = .ocspResponseMissing
+        } else if has(GNUTLS_CERT_INVALID_OCSP_STATUS) {
+            reason = .ocspResponseInvalid
         } else {
             reason = .other
         }

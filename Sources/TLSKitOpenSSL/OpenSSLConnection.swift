@@ -30,6 +30,11 @@ final class OpenSSLConnection: TLSConnection {
     /// cache may drop it), and why the resolver failed the handshake, if it did.
     var resolvedHandle: OpenSSLContextHandle?
     var resolverFailure: TLSError?
+    /// Clients: what to do about OCSP stapling, what the server stapled, and why the
+    /// staple failed the handshake, if it did.
+    let ocspStapling: TLSOCSPStapling
+    var stapledResponse: [UInt8]?
+    var stapleFailure: TLSVerificationFailure?
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
     var authentication: TLSSessionAuthentication?
@@ -44,6 +49,7 @@ final class OpenSSLConnection: TLSConnection {
         side = .client
         contextOwner = context
         serverContext = nil
+        ocspStapling = context.configuration.ocspStapling
         expectedName = serverName.description
         handle = context.handle
         keyLog = context.handle.keyLog
@@ -86,6 +92,7 @@ final class OpenSSLConnection: TLSConnection {
         side = .server
         contextOwner = context
         serverContext = context
+        ocspStapling = .ignore
         expectedName = nil
         handle = context.handle
         clock = context.clock
@@ -250,6 +257,9 @@ final class OpenSSLConnection: TLSConnection {
         if var resolverFailure {
             resolverFailure.backendErrors += entries.map(\.text)
             error = resolverFailure
+        } else if var stapleFailure {
+            stapleFailure.peerCertificates = authentication?.peerCertificates ?? []
+            error = .verificationRejected(stapleFailure, peer: "server", backendErrors: entries.map(\.text))
         } else if var ownFailure, SSL_get_verify_result(ssl) != X509_V_OK {
             ownFailure.peerCertificates = rejectedChain
             error = .verificationRejected(ownFailure, peer: side == .client ? "server" : "client", backendErrors: entries.map(\.text))
@@ -337,7 +347,8 @@ final class OpenSSLConnection: TLSConnection {
             resumed: SSL_session_reused(ssl) == 1,
             peerCertificates: peer,
             verifiedChain: verified,
-            peerVerification: verification
+            peerVerification: verification,
+            ocspResponse: side == .client && SSL_session_reused(ssl) != 1 ? stapledResponse : nil
         )
     }
 }

@@ -44,6 +44,11 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
         if let chain = configuration.certificateChain {
             _ = try OpenSSLContextBuilder.useChain(chain, field: "certificateChain", ctx: ctx, loader: loader)
         }
+        if configuration.ocspStapling != .ignore {
+            // Ask for the server's OCSP response, and check it once the chain is verified.
+            _ = CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_type(ctx, CTLSKitOpenSSLShims_TLSEXT_STATUSTYPE_ocsp())
+            _ = CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_cb(ctx, clientStatusCallback)
+        }
         OpenSSLContextBuilder.warnIfWeak(configuration.securityPolicy, side: .client, logger: hooks.logger)
         ERR_clear_error()
         handle = OpenSSLContextHandle(finishing: draft)
@@ -140,8 +145,14 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             let draft = try OpenSSLContextBuilder.make(library, settings, hooks: hooks)
             draft.ticketKeys = ticketKeys
             _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(draft.pointer, ticketKeyCallback)
-            draft.leaf = try OpenSSLContextBuilder.useChain(
-                chain, field: field == "certificateResolver" ? field : "\(field)[\(index)]", ctx: draft.pointer, loader: loader)
+            let chainField = field == "certificateResolver" ? field : "\(field)[\(index)]"
+            let leaf = try OpenSSLContextBuilder.useChain(chain, field: chainField, ctx: draft.pointer, loader: loader)
+            draft.leaf = leaf
+            if let ocsp = chain.ocspResponse {
+                let response = try ocsp.load(field: "\(chainField).ocspResponse")
+                try OpenSSLOCSP.checkResponse(response, for: leaf, field: "\(chainField).ocspResponse")
+                draft.ocspResponse = response
+            }
             try Self.configureClientAuthentication(draft, configuration, loader: loader)
             draft.maximumResumptionAge = configuration.maximumResumptionAge
             _ = SSL_CTX_set_session_ticket_cb(draft.pointer, ticketGenerateCallback, ticketDecryptCallback, nil)

@@ -28,6 +28,8 @@ final class OpenSSLContextHandle: @unchecked Sendable {
     let keyLog: (@Sendable (String) -> Void)?
     /// Server: the rotating session-ticket keys (shared by every SNI alternative).
     let ticketKeys: OpenSSLTicketKeys?
+    /// Server: the OCSP response stapled with this context's chain.
+    let ocspResponse: [UInt8]?
 
     /// Takes the draft's `SSL_CTX` and settings; registers the callbacks that point back at
     /// this handle (server ALPN selection, SNI selection among `alternatives`).
@@ -49,7 +51,12 @@ final class OpenSSLContextHandle: @unchecked Sendable {
         verificationTime = draft.verificationTime
         keyLog = draft.keyLog
         ticketKeys = draft.ticketKeys
+        ocspResponse = draft.ocspResponse
         let me = Unmanaged.passUnretained(self).toOpaque()
+        if ocspResponse != nil {
+            _ = CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_cb(pointer, serverStatusCallback)
+            _ = CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_arg(pointer, me)
+        }
         if alpnWire != nil { SSL_CTX_set_alpn_select_cb(pointer, alpnSelectCallback, me) }
         if !alternatives.isEmpty {
             _ = CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(pointer, serverNameCallback)
@@ -78,6 +85,7 @@ final class OpenSSLContextDraft {
     var verificationTime: TLSVerificationTime?
     var keyLog: (@Sendable (String) -> Void)?
     var ticketKeys: OpenSSLTicketKeys?
+    var ocspResponse: [UInt8]?
 
     init(takingOwnership pointer: OpaquePointer) {
         self.pointer = pointer

@@ -49,6 +49,11 @@ struct Connect: ParsableCommand {
     var reconnect: Int = 0
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
     var keylog: String?
+    @Flag(
+        help:
+            "Require the server to staple a good OCSP response (verified against its certificate's issuer). Without it a stapled response is still checked, and a must-staple certificate still needs one."
+    )
+    var status = false
     @Option(help: "Start in cleartext and upgrade with STARTTLS: smtp.")
     var starttls: Serve.StartTLS?
     @Flag(
@@ -78,6 +83,7 @@ struct Connect: ParsableCommand {
                 config.trustStore = .pinned(keys: try pins.map { try TLSPublicKeyPin($0) })
             }
             config.applicationProtocols = try CLI.alpn(alpn)
+            if status { config.ocspStapling = .require }
             (config.minimumVersion, config.maximumVersion) = try versions.parsed()
             try policyOptions.apply(to: &config)
             if cert != nil || key != nil {

@@ -6,7 +6,7 @@ import TLSKitX509
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM; SIGHUP reloads --cert, --key and --sni-cert.",
+        abstract: "Serve TLS on HOST:PORT until SIGINT or SIGTERM; SIGHUP reloads --cert, --key, --ocsp-response and --sni-cert.",
         discussion:
             "Prints 'listening on HOST:PORT' once ready. Modes: echo (default) or http (one HTTP/1.0 response, like openssl s_server -www). Connections are served concurrently on SwiftNIO (TLSKitNIO); --starttls smtp uses a thread per connection."
     )
@@ -38,6 +38,10 @@ struct Serve: ParsableCommand {
         name: .customLong("sni-cert"),
         help: "Another chain for clients that ask for NAME by SNI (repeatable): NAME=CERT,KEY; --cert/--key stay the default.")
     var sniCerts: [String] = []
+    @Option(
+        name: .customLong("ocsp-response"),
+        help: "DER OCSP response for --cert to staple for clients that ask (openssl ocsp -respout); SIGHUP reads it again.")
+    var ocspResponse: String?
     @Option(help: "echo or http.")
     var mode: Mode = .echo
     @Option(help: "Append the session secrets (NSS key-log format) to FILE; SSLKEYLOGFILE works too. INSECURE.")
@@ -65,7 +69,11 @@ struct Serve: ParsableCommand {
 
     /// The chains the arguments describe: --cert/--key first, then each --sni-cert.
     func chains() throws -> [TLSSigningChain] {
-        var chains = [TLSSigningChain(certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv))]
+        var chains = [
+            TLSSigningChain(
+                certificate: CLI.certificate(cert), privateKey: CLI.key(key, passphraseEnv: keyPassphraseEnv),
+                ocspResponse: ocspResponse.map { .file($0) })
+        ]
         for entry in sniCerts {
             // NAME=CERT,KEY: the name documents the intent; the server picks the chain
             // whose certificate is valid for the name the client sends.

@@ -269,6 +269,7 @@ enum Report {
             "\(indent)server name   \(info.serverName ?? "(none)")",
             "\(indent)resumed       \(info.resumed ? "yes" : "no")",
             "\(indent)peer          \(info.peerVerification)",
+            "\(indent)OCSP staple   \(info.ocspResponse.map { "\($0.count) bytes, " + (info.peerVerification == .verified ? "verified: good" : "not checked") } ?? "(none)")",
         ]
         if let leaf = info.peerLeafCertificate {
             out += certificateLines(leaf, indent: indent + "  ")
@@ -315,6 +316,7 @@ enum Report {
             object["peerChain"] = info.peerCertificates.map { Data($0).base64EncodedString() }
             object["verifiedChain"] = info.verifiedChain.map { Data($0).base64EncodedString() }
             object["verification"] = "\(info.peerVerification)"
+            object["ocspResponse"] = info.ocspResponse.map { Data($0).base64EncodedString() } ?? NSNull()
             // What --pin takes to trust exactly this server's key.
             object["pin"] = info.peerLeafCertificate.flatMap { try? TLSPublicKeyPin(certificateDER: $0) }.map(\.description) ?? NSNull()
         }

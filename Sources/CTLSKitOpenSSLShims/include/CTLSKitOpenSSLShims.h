@@ -33,6 +33,15 @@ int CTLSKitOpenSSLShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
 long CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *));
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg);
+// OCSP stapling (status_request): the callback runs on servers to staple, on clients to check.
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_cb(SSL_CTX *ctx, int (*cb)(SSL *, void *));
+int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_arg(SSL_CTX *ctx, void *arg);
+long CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_status_type(SSL_CTX *ctx, int type);
+int CTLSKitOpenSSLShims_TLSEXT_STATUSTYPE_ocsp(void);
+long CTLSKitOpenSSLShims_SSL_get_tlsext_status_type(SSL *ssl);
+long CTLSKitOpenSSLShims_SSL_set_tlsext_status_ocsp_resp(SSL *ssl, unsigned char *resp, long length);
+long CTLSKitOpenSSLShims_SSL_get_tlsext_status_ocsp_resp(SSL *ssl, const unsigned char **resp);
+void *CTLSKitOpenSSLShims_OPENSSL_malloc(size_t size);
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_CLIENT(void);
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_SERVER(void);
 long CTLSKitOpenSSLShims_SSL_SESS_CACHE_NO_INTERNAL_STORE(void);
