@@ -374,34 +374,6 @@ final class GnuTLSConnection: TLSConnection {
         return TLSApplicationProtocol(bytes: Array(UnsafeBufferPointer(start: data, count: Int(selected.size))))
     }
 
-    /// After the ClientHello: switch to the first chain whose leaf matches the SNI name.
-    func selectChain() -> Int32 {
-        if let server, let resolver = server.resolver {
-            let name = peerName().flatMap { try? TLSServerName($0) }.flatMap { name -> String? in
-                if case .dns(let dns) = name.kind { return dns } else { return nil }
-            }
-            switch resolver(TLSClientHelloInfo(serverName: name, signatureSchemes: offeredSchemes, applicationProtocols: offeredProtocols)) {
-            case .configured:
-                break
-            case .chain(let chain):
-                do {
-                    let credentials = try server.loadResolved(chain)
-                    resolvedCredentials = credentials
-                    return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(credentials.pointer))
-                } catch {
-                    resolverFailure = TLSError.resolvedChainDidNotLoad(error, serverName: name)
-                    return GNUTLS_E_INTERNAL_ERROR
-                }
-            case .reject(let reason):
-                resolverFailure = TLSError.resolverRejected(reason, serverName: name)
-                return GNUTLS_E_UNRECOGNIZED_NAME
-            }
-        }
-        guard let name = peerName(), let chains else { return 0 }
-        guard let chosen = chains.entries.first(where: { $0.leaf.matches(name) }) else { return 0 }
-        return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(chosen.credentials.pointer))
-    }
-
     /// A list of certificates GnuTLS lends (the peer's), copied as DER.
     static func certificates(_ list: UnsafePointer<gnutls_datum_t>?, _ count: UInt32) -> [[UInt8]] {
         guard let list else { return [] }
