@@ -85,7 +85,8 @@ public struct TLSContextHooks: Sendable {
     /// - A chain that cannot be loaded fails that handshake with `internal_error` and a
     ///   ``TLSError/Code/configuration`` error naming `certificateResolver` and the cause;
     ///   ``TLSCertificateSelection/reject(_:)`` fails it with `unrecognized_name`.
-    /// - Resumed handshakes present no certificate, so the resolver is not asked.
+    /// - It may be asked for a handshake that then resumes a session (the ClientHello comes
+    ///   before the server decides); the chain it returns is then not sent.
     ///
     /// Runs synchronously on the thread driving the connection: keep it fast and do not
     /// block.

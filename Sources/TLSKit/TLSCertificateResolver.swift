@@ -56,22 +56,26 @@ package final class TLSResolvedChains<Loaded: AnyObject & Sendable>: @unchecked 
     private let lock = TLSMutex()
     private var entries: [TLSSigningChain: (loaded: Loaded, lastUse: UInt64)] = [:]
     private var clock: UInt64 = 0
+    /// Bumped by ``removeAll()``: a chain loaded before a reload must not be cached after it.
+    private var generation: UInt64 = 0
     private let capacity: Int
 
     package init(capacity: Int = TLSContextHooks.resolvedChainCapacity) { self.capacity = capacity }
 
     /// The loaded form of `chain`, loading it (outside the lock) the first time.
     package func loaded(_ chain: TLSSigningChain, load: (TLSSigningChain) throws(TLSError) -> Loaded) throws(TLSError) -> Loaded {
-        if let hit = lock.withLock({ () -> Loaded? in
+        let (hit, loadedIn) = lock.withLock { () -> (Loaded?, UInt64) in
             clock += 1
-            guard let entry = entries[chain] else { return nil }
+            guard let entry = entries[chain] else { return (nil, generation) }
             entries[chain] = (entry.loaded, clock)
-            return entry.loaded
-        }) {
-            return hit
+            return (entry.loaded, generation)
         }
+        if let hit { return hit }
         let fresh = try load(chain)
         return lock.withLock {
+            // A reload while this chain was read: use it for this handshake only, so the
+            // next one reads the files again.
+            guard loadedIn == generation else { return fresh }
             clock += 1
             if let raced = entries[chain] {
                 entries[chain] = (raced.loaded, clock)
@@ -89,7 +93,12 @@ package final class TLSResolvedChains<Loaded: AnyObject & Sendable>: @unchecked 
     package var count: Int { lock.withLock { entries.count } }
 
     /// Forgets every loaded chain (after a reload: files are read again on next use).
-    package func removeAll() { lock.withLock { entries.removeAll() } }
+    package func removeAll() {
+        lock.withLock {
+            entries.removeAll()
+            generation += 1
+        }
+    }
 }
 
 /// The signature schemes and application protocols in a ClientHello's extensions, read

@@ -209,6 +209,12 @@ extension TLSClientConfiguration {
             cipherSuites: cipherSuites, keyExchangeGroups: keyExchangeGroups, versions: effectiveVersionRange())
         try validateVerification(
             trustStore: trustStore, revocationLists: revocationLists, maximumResumptionAge: maximumResumptionAge)
+        if ocspStapling == .require, trustStore.isPinned {
+            throw TLSError.configuration(
+                field: "ocspStapling",
+                ".require needs a CA to verify OCSP responses against, and a pinned trust store has none; "
+                    + "use .checkIfStapled or .ignore with pins, or trust the server's CA")
+        }
     }
 }
 

@@ -160,9 +160,9 @@ public struct TLSConnectionInfo: Hashable, Sendable {
     public var verifiedChain: [[UInt8]]
     /// The outcome of verifying the peer.
     public var peerVerification: TLSPeerVerification
-    /// Clients: the OCSP response the server stapled (DER), verified unless
-    /// ``TLSClientConfiguration/ocspStapling`` is `.ignore`; `nil` when none came (always
-    /// on a resumed session, and on servers).
+    /// Clients: the OCSP response the server stapled (DER), once it verified; `nil` when
+    /// none came or none was checked (``TLSClientConfiguration/ocspStapling`` `.ignore`,
+    /// pinned keys, TLSKitInsecure), on a resumed session, and on servers.
     public var ocspResponse: [UInt8]?
 
     /// The peer's leaf certificate (DER), if it sent one.

@@ -42,6 +42,13 @@ public struct TLSOCSPResponse: Hashable, Sendable, CustomStringConvertible {
 
 /// What a client does about OCSP stapling (the server sending its certificate's OCSP
 /// response in the handshake, RFC 6066 §8 and RFC 8446 §4.4.2.1).
+///
+/// The checks apply to chains verified to a CA of the trust store. With pinned keys or
+/// TLSKitInsecure nothing is checked (and ``TLSConnectionInfo/ocspResponse`` stays `nil`).
+/// A response must be signed by the leaf's issuer or a responder it delegated to, answer
+/// about the leaf (every answer about it must be "good"), and be current: within
+/// thisUpdate and nextUpdate with five minutes of skew, or at most 7 days old without a
+/// nextUpdate. The current time is used, also when a verification time is configured.
 public enum TLSOCSPStapling: Hashable, Sendable, CustomStringConvertible {
     /// Do not ask for a stapled response (and so do not honour must-staple).
     case ignore
@@ -50,6 +57,8 @@ public enum TLSOCSPStapling: Hashable, Sendable, CustomStringConvertible {
     /// must-staple (the TLS Feature extension, RFC 7633) then requires one. The default.
     case checkIfStapled
     /// As ``checkIfStapled``, and fail the handshake when the server staples nothing.
+    /// Refused when the context is built with a pinned trust store (no CA to verify a
+    /// response against).
     case require
 
     public var description: String {

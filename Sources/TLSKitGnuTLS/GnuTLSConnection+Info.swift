@@ -39,7 +39,7 @@ extension GnuTLSConnection {
             peerCertificates: peers,
             verifiedChain: verified,
             peerVerification: verification,
-            ocspResponse: side == .client && state.ocspStapling != .ignore && gnutls_session_is_resumed(session) == 0 ? stapledResponse() : nil
+            ocspResponse: gnutls_session_is_resumed(session) == 0 ? verifiedStaple : nil
         )
     }
 }

@@ -17,7 +17,7 @@ extension GnuTLSConnection {
             case .chain(let chain):
                 do {
                     let credentials = try server.loadResolved(chain)
-                    resolvedCredentials = credentials
+                    resolvedCredentials.append(credentials)
                     return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, UnsafeMutableRawPointer(credentials.pointer))
                 } catch {
                     resolverFailure = TLSError.resolvedChainDidNotLoad(error, serverName: name)

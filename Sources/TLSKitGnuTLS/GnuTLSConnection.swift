@@ -21,11 +21,15 @@ final class GnuTLSConnection: TLSConnection {
     /// this connection was made, and what the resolver chose.
     let server: GnuTLSServerContext?
     let chains: GnuTLSServerChains?
-    var resolvedCredentials: GnuTLSCredentials?
+    /// Every credentials object the resolver gave this session (a HelloRetryRequest asks
+    /// twice), kept until the session is freed.
+    var resolvedCredentials: [GnuTLSCredentials] = []
     var resolverFailure: TLSError?
     /// Servers with a resolver: the ClientHello's signature schemes and ALPN offer.
     var offeredSchemes: [TLSSignatureScheme] = []
     var offeredProtocols: [TLSApplicationProtocol] = []
+    /// Clients: the stapled OCSP response, once it verified.
+    var verifiedStaple: [UInt8]?
     let serverName: TLSServerName?
     private(set) var session: gnutls_session_t!
 

@@ -168,10 +168,17 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         resolver = hooks.certificateResolver
         let chains = try Self.load(configuration, chains: configuration.certificateChains, field: "certificateChains")
         current = (configuration, chains)
+        // What client certificates are verified against (the paths TLSKit reports): trust
+        // only, so no chain's key outlives a rotation in it.
+        let verification = try GnuTLSCredentials()
+        if let trust = configuration.trustStore, !trust.isPinned {
+            try verification.addTrust(trust, field: "trustStore")
+            try verification.addRevocationLists(configuration.revocationLists, field: "revocationLists")
+        }
         // Tickets expire with the key lifetime or the resumption age, whichever is shorter;
         // GnuTLS measures it from the session's original time (see BackendDifferences.md).
         state = try GnuTLSContextState(
-            side: .server, settings: GnuTLSSettings(configuration), credentials: chains.entries[0].credentials,
+            side: .server, settings: GnuTLSSettings(configuration), credentials: verification,
             alpn: configuration.applicationProtocols,
             clientAuthentication: configuration.effectiveClientAuthentication, hooks: hooks,
             verification: GnuTLSVerificationSettings(

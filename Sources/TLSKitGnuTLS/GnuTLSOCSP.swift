@@ -19,17 +19,17 @@ extension GnuTLSConnection {
     }
 
     /// The stapled response's verdict for the verified `path` (leaf first), or `nil` when
-    /// the handshake may go on.
+    /// the handshake may go on; a response that verified is kept in ``verifiedStaple``.
     func checkStaple(path: [[UInt8]]) -> TLSVerificationFailure? {
-        let stapled = stapledResponse()
-        guard state.ocspStapling != .ignore, path.count >= 2,
-            let leaf = GnuTLSPeerChain.Certificate(path[0]), let issuer = GnuTLSPeerChain.Certificate(path[1])
-        else { return nil }
-        guard let stapled else {
-            let mustStaple = Self.isMustStaple(leaf.pointer)
-            return mustStaple || state.ocspStapling == .require ? TLSError.stapleMissing(mustStaple: mustStaple) : nil
-        }
+        guard state.ocspStapling != .ignore, let first = path.first, let leaf = GnuTLSPeerChain.Certificate(first) else { return nil }
+        let mustStaple = Self.isMustStaple(leaf.pointer)
+        let required = mustStaple || state.ocspStapling == .require
+        guard let stapled = stapledResponse() else { return required ? TLSError.stapleMissing(mustStaple: mustStaple) : nil }
         func invalid(_ text: String) -> TLSVerificationFailure { TLSVerificationFailure(reason: .ocspResponseInvalid, backendText: text) }
+        guard path.count >= 2, let issuer = GnuTLSPeerChain.Certificate(path[1]) else {
+            // The leaf is itself a trust anchor: there is no issuer to check a response against.
+            return required ? invalid("the server's certificate is itself a trust anchor: no issuer to verify its OCSP response") : nil
+        }
         var made: gnutls_ocsp_resp_t?
         guard gnutls_ocsp_resp_init(&made) == GNUTLS_E_SUCCESS, let response = made else { return invalid("out of memory") }
         defer { gnutls_ocsp_resp_deinit(response) }
@@ -46,29 +46,35 @@ extension GnuTLSConnection {
                 "the stapled OCSP response is not signed by the certificate's issuer or a responder it authorised (status 0x\(String(verify, radix: 16)))"
             )
         }
-        guard gnutls_ocsp_resp_check_crt(response, 0, leaf.pointer) == GNUTLS_E_SUCCESS else {
-            return invalid("the stapled OCSP response has no answer about the server's certificate")
-        }
-        var status: UInt32 = 0
-        var thisUpdate: time_t = 0
-        var nextUpdate: time_t = 0
-        var revokedAt: time_t = 0
-        var reason: UInt32 = 0
-        guard gnutls_ocsp_resp_get_single(response, 0, nil, nil, nil, nil, &status, &thisUpdate, &nextUpdate, &revokedAt, &reason) == GNUTLS_E_SUCCESS
-        else { return invalid("the stapled OCSP response's answer does not parse") }
-        // Five minutes of clock skew either way, as the OpenSSL backend allows.
+        // Every answer about this leaf counts: all must be current and "good".
+        var answers = 0
         let now = time(nil)
-        guard thisUpdate <= now + 300, nextUpdate == -1 || nextUpdate >= now - 300 else {
-            return invalid("the stapled OCSP response is out of its validity period (thisUpdate/nextUpdate)")
+        for index: UInt32 in 0..<64 {
+            var status: UInt32 = 0
+            var thisUpdate: time_t = 0
+            var nextUpdate: time_t = 0
+            var revokedAt: time_t = 0
+            var reason: UInt32 = 0
+            let got = gnutls_ocsp_resp_get_single(response, index, nil, nil, nil, nil, &status, &thisUpdate, &nextUpdate, &revokedAt, &reason)
+            if got == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE { break }
+            guard got == GNUTLS_E_SUCCESS else { return invalid("the stapled OCSP response's answers do not parse") }
+            guard gnutls_ocsp_resp_check_crt(response, index, leaf.pointer) == GNUTLS_E_SUCCESS else { continue }
+            answers += 1
+            // Five minutes of clock skew either way; without a nextUpdate, at most 7 days old.
+            let current = thisUpdate <= now + 300 && (nextUpdate == -1 ? thisUpdate >= now - 7 * 86_400 : nextUpdate >= now - 300)
+            guard current else { return invalid("the stapled OCSP response is out of its validity period (thisUpdate/nextUpdate)") }
+            switch status {
+            case UInt32(GNUTLS_OCSP_CERT_GOOD.rawValue): continue
+            case UInt32(GNUTLS_OCSP_CERT_REVOKED.rawValue):
+                return TLSVerificationFailure(reason: .revoked, backendText: "the stapled OCSP response says the server's certificate is revoked")
+            default:
+                return TLSVerificationFailure(
+                    reason: .revocationUnknown, backendText: "the stapled OCSP response says the server's certificate is unknown to the responder")
+            }
         }
-        switch status {
-        case UInt32(GNUTLS_OCSP_CERT_GOOD.rawValue): return nil
-        case UInt32(GNUTLS_OCSP_CERT_REVOKED.rawValue):
-            return TLSVerificationFailure(reason: .revoked, backendText: "the stapled OCSP response says the server's certificate is revoked")
-        default:
-            return TLSVerificationFailure(
-                reason: .revocationUnknown, backendText: "the stapled OCSP response says the server's certificate is unknown to the responder")
-        }
+        guard answers > 0 else { return invalid("the stapled OCSP response has no answer about the server's certificate") }
+        verifiedStaple = stapled
+        return nil
     }
 
     /// Whether the certificate carries the TLS Feature extension with status_request.

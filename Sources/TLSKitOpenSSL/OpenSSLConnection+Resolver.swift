@@ -6,7 +6,9 @@ import TLSKit
 /// has chosen a certificate, a version or a cipher suite.
 let clientHelloCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = {
     ssl, alert, _ in
-    guard let ssl, let connection = OpenSSLConnection.from(ssl) else { return SSL_CLIENT_HELLO_SUCCESS }
+    // Registered only on contexts with a resolver: without the connection there is no one
+    // to ask, so the handshake must not go on with a default chain.
+    guard let ssl, let connection = OpenSSLConnection.from(ssl) else { return SSL_CLIENT_HELLO_ERROR }
     return connection.resolveCertificate(alert: alert)
 }
 

@@ -94,12 +94,15 @@ final class OpenSSLConnection: TLSConnection {
         serverContext = context
         ocspStapling = .ignore
         expectedName = nil
-        handle = context.handle
+        // One read: a rotation (replaceCertificateChains) may swap the context's handle at
+        // any moment, and the SSL* must be made from the handle this connection keeps alive.
+        let handle = context.handle
+        self.handle = handle
         clock = context.clock
-        keyLog = context.handle.keyLog
+        keyLog = handle.keyLog
         insecure = nil
         sessions = nil
-        (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
+        (ssl, readBIO, writeBIO) = try Self.makeSSL(handle.pointer)
         SSL_set_accept_state(ssl)
         SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }

@@ -82,19 +82,23 @@ extension OpenSSLConnection {
         var bytes: UnsafePointer<UInt8>?
         let length = CTLSKitOpenSSLShims_SSL_get_tlsext_status_ocsp_resp(ssl, &bytes)
         let stapled = length > 0 ? bytes.map { Array(UnsafeBufferPointer(start: $0, count: length)) } : nil
-        stapledResponse = stapled
-        // Only a verified chain has an issuer to check the response against: with pinned
-        // keys or TLSKitInsecure, the response is passed on unchecked.
-        guard let authentication, authentication.verification == .verified, authentication.verifiedChain.count >= 2 else { return 1 }
+        // OCSP is about CA-issued chains. With pinned keys (where .require is refused when
+        // the context is built) or TLSKitInsecure, nothing is checked and nothing is shown.
+        guard let authentication, authentication.verification == .verified, let first = authentication.verifiedChain.first,
+            let leaf = OpenSSLCertificateRef.parse(der: first)
+        else { return 1 }
         let chain = authentication.verifiedChain
-        guard let leaf = OpenSSLCertificateRef.parse(der: chain[0]), let issuer = OpenSSLCertificateRef.parse(der: chain[1]) else {
-            return fail(.ocspResponseInvalid, "the verified chain could not be read back")
-        }
+        let mustStaple = OpenSSLOCSP.isMustStaple(leaf.pointer)
+        let required = mustStaple || ocspStapling == .require
         guard let stapled else {
-            let mustStaple = OpenSSLOCSP.isMustStaple(leaf.pointer)
-            guard mustStaple || ocspStapling == .require else { return 1 }
+            guard required else { return 1 }
             stapleFailure = TLSError.stapleMissing(mustStaple: mustStaple)
             return 0
+        }
+        guard chain.count >= 2, let issuer = OpenSSLCertificateRef.parse(der: chain[1]) else {
+            // The leaf is itself a trust anchor: there is no issuer to check a response against.
+            return required
+                ? fail(.ocspResponseInvalid, "the server's certificate is itself a trust anchor: no issuer to verify its OCSP response") : 1
         }
         guard let response = OpenSSLOCSP.parse(stapled) else { return fail(.ocspResponseInvalid, "the stapled OCSP response is not DER") }
         defer { OCSP_RESPONSE_free(response) }
@@ -116,26 +120,37 @@ extension OpenSSLConnection {
                 "the stapled OCSP response is not signed by the certificate's issuer or a responder it authorised ("
                     + (OpenSSLErrorStack.drain().last?.text ?? "no detail") + ")")
         }
-        guard let id = OCSP_cert_to_id(nil, leaf.pointer, issuer.pointer) else { return fail(.ocspResponseInvalid, "out of memory") }
-        defer { OCSP_CERTID_free(id) }
-        var status: Int32 = -1
-        var reason: Int32 = -1
-        var revokedAt: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
-        var thisUpdate: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
-        var nextUpdate: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
-        guard OCSP_resp_find_status(basic, id, &status, &reason, &revokedAt, &thisUpdate, &nextUpdate) == 1 else {
-            return fail(.ocspResponseInvalid, "the stapled OCSP response has no answer about the server's certificate")
+        // Every answer about this leaf counts (each with its own CertID hash): all must be
+        // current and "good".
+        var answers = 0
+        for index in 0..<OCSP_resp_count(basic) {
+            guard let single = OCSP_resp_get0(basic, index), let id = OCSP_SINGLERESP_get0_id(single) else { continue }
+            var hash: OpaquePointer?
+            guard OCSP_id_get0_info(nil, &hash, nil, nil, id) == 1, let hash, let md = EVP_get_digestbyname(OBJ_nid2sn(OBJ_obj2nid(hash))),
+                let mine = OCSP_cert_to_id(md, leaf.pointer, issuer.pointer)
+            else { continue }
+            defer { OCSP_CERTID_free(mine) }
+            guard OCSP_id_cmp(mine, id) == 0 else { continue }
+            answers += 1
+            var reason: Int32 = -1
+            var revokedAt: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
+            var thisUpdate: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
+            var nextUpdate: UnsafeMutablePointer<ASN1_GENERALIZEDTIME>?
+            let status = OCSP_single_get0_status(single, &reason, &revokedAt, &thisUpdate, &nextUpdate)
+            // Five minutes of clock skew either way; without a nextUpdate, at most 7 days old.
+            guard OCSP_check_validity(thisUpdate, nextUpdate, 300, nextUpdate == nil ? 7 * 86_400 : -1) == 1 else {
+                ERR_clear_error()
+                return fail(.ocspResponseInvalid, "the stapled OCSP response is out of its validity period (thisUpdate/nextUpdate)")
+            }
+            switch status {
+            case V_OCSP_CERTSTATUS_GOOD: continue
+            case V_OCSP_CERTSTATUS_REVOKED: return fail(.revoked, "the stapled OCSP response says the server's certificate is revoked")
+            default: return fail(.revocationUnknown, "the stapled OCSP response says the server's certificate is unknown to the responder")
+            }
         }
-        // Five minutes of clock skew either way, as OpenSSL's own tools allow.
-        guard OCSP_check_validity(thisUpdate, nextUpdate, 300, -1) == 1 else {
-            ERR_clear_error()
-            return fail(.ocspResponseInvalid, "the stapled OCSP response is out of its validity period (thisUpdate/nextUpdate)")
-        }
-        switch status {
-        case V_OCSP_CERTSTATUS_GOOD: return 1
-        case V_OCSP_CERTSTATUS_REVOKED: return fail(.revoked, "the stapled OCSP response says the server's certificate is revoked")
-        default: return fail(.revocationUnknown, "the stapled OCSP response says the server's certificate is unknown to the responder")
-        }
+        guard answers > 0 else { return fail(.ocspResponseInvalid, "the stapled OCSP response has no answer about the server's certificate") }
+        stapledResponse = stapled
+        return 1
     }
 
     private func fail(_ reason: TLSVerificationFailure.Reason, _ text: String) -> Int32 {

@@ -195,6 +195,54 @@ struct CertificateResolverTests {
     }
 }
 
+/// The resolver's cache of loaded chains.
+@Suite("Resolved-chain cache")
+struct ResolvedChainCacheTests {
+    final class Loaded: Sendable {}
+
+    /// A reload while a chain is read (the files may already have changed): that chain
+    /// serves its handshake but is not kept, so the next handshake reads the files again.
+    @Test func aChainReadDuringAReloadIsNotKept() throws {
+        let cache = TLSResolvedChains<Loaded>(capacity: 4)
+        let chain = Fixtures.server.signingChain
+        _ = try cache.loaded(chain) { _ throws(TLSError) in
+            cache.removeAll()  // what replaceCertificateChains does, from another thread
+            return Loaded()
+        }
+        #expect(cache.count == 0)
+        var loads = 0
+        for _ in 0..<3 {
+            _ = try cache.loaded(chain) { _ throws(TLSError) in
+                loads += 1
+                return Loaded()
+            }
+        }
+        #expect(loads == 1)
+        #expect(cache.count == 1)
+    }
+
+    @Test func theLeastRecentlyUsedChainIsDropped() throws {
+        let cache = TLSResolvedChains<Loaded>(capacity: 2)
+        let chains = try (0..<3).map { i in try Fixtures.root.issue(commonName: "c\(i)", usage: .server).signingChain }
+        var loads = 0
+        func use(_ i: Int) throws {
+            _ = try cache.loaded(chains[i]) { _ throws(TLSError) in
+                loads += 1
+                return Loaded()
+            }
+        }
+        try use(0)
+        try use(1)
+        try use(0)  // 1 is now the least recently used
+        try use(2)  // drops 1
+        try use(0)
+        #expect(loads == 3)
+        try use(1)
+        #expect(loads == 4)
+        #expect(cache.count == 2)
+    }
+}
+
 /// The ClientHello extension readers, on hand-made and malformed bodies.
 @Suite("ClientHello extension readers")
 struct ClientHelloExtensionTests {

@@ -189,4 +189,23 @@ struct OCSPStaplingTests {
         #expect(pair.handshake(), "\(String(describing: pair.clientError))")
         #expect(pair.client.connectionInfo?.ocspResponse == ocsp.response("good"))
     }
+
+    @Test(arguments: TestBackends.all)
+    func pinnedKeysAreNotCheckedAndCannotRequireAStaple(backend: BackendUnderTest) throws {
+        let ocsp = OCSPFixtures.shared
+        var config = TLSClientConfiguration(trustStore: .pinned(certificates: [.file(ocsp.path("good.pem"))]))
+        config.ocspStapling = .require
+        let error = #expect(throws: TLSError.self) { _ = try backend.make().makeClientContext(config) }
+        #expect(error?.feature == "ocspStapling", "\(String(describing: error))")
+        // The pin is the trust: a stapled response is neither checked nor shown.
+        config.ocspStapling = .checkIfStapled
+        let server = try TestBackends.all.first { $0.name == "openssl" }!.make()
+        let pair = try ConnectionPair(
+            client: backend.make().makeClientContext(config),
+            server: server.makeServerContext(TLSServerConfiguration(certificateChain: ocsp.chain("good", staple: "good"))),
+            serverName: "localhost")
+        #expect(pair.handshake(), "\(String(describing: pair.clientError))")
+        #expect(pair.client.connectionInfo?.peerVerification == .pinned)
+        #expect(pair.client.connectionInfo?.ocspResponse == nil)
+    }
 }

@@ -36,7 +36,9 @@ struct HostilePeerTests {
         if len(sys.argv) > 6:
             ctx.load_cert_chain(sys.argv[5], sys.argv[6])
         raw = socket.create_connection(("127.0.0.1", port))
-        raw.settimeout(10)
+        # Generous: only a failure waits this long, and a loaded sanitizer run can hold the
+        # server up for tens of seconds.
+        raw.settimeout(60)
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
         obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
         def report(text):
