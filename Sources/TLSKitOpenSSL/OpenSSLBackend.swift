@@ -202,17 +202,21 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         let environment = specs.compactMap { spec in spec.name == "tpm2" ? spec.parameters["tcti"].map { ("TPM2OPENSSL_TCTI", $0) } : nil }
         let configured = specs.filter { spec in spec.parameters.keys.contains { !(spec.name == "tpm2" && $0 == "tcti") } }
         do throws(TLSError) {
-            try ProviderEnvironment.with(environment) { () throws(TLSError) in
-                if !configured.isEmpty {
-                    // Other settings need a configuration section: load them all that way, in order.
-                    try OpenSSLProviderConfig.load(specs, into: ctx)
-                } else {
-                    for spec in specs {
-                        ERR_clear_error()
-                        guard let provider = OSSL_PROVIDER_load(ctx, spec.name) else {
-                            throw Self.providerError(spec.name, OpenSSLErrorStack.drain().map(\.text))
+            // pkcs11-provider initialises its token module as it loads (load-behavior early):
+            // under the token lock, like every token load (OpenSSLCredentialLoader.forEachItem).
+            try TokenSerialisation.run(if: specs.contains { $0.name == "pkcs11" }) { () throws(TLSError) in
+                try ProviderEnvironment.with(environment) { () throws(TLSError) in
+                    if !configured.isEmpty {
+                        // Other settings need a configuration section: load them all that way, in order.
+                        try OpenSSLProviderConfig.load(specs, into: ctx)
+                    } else {
+                        for spec in specs {
+                            ERR_clear_error()
+                            guard let provider = OSSL_PROVIDER_load(ctx, spec.name) else {
+                                throw Self.providerError(spec.name, OpenSSLErrorStack.drain().map(\.text))
+                            }
+                            providers.append(provider)
                         }
-                        providers.append(provider)
                     }
                 }
             }

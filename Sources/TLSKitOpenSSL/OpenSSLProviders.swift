@@ -62,15 +62,21 @@ public struct OpenSSLProvider: Hashable, Sendable, ExpressibleByStringLiteral, C
     ///   other backend, ENGINE or GnuTLS context using the same module (p11-kit-proxy
     ///   counts its users itself).
     ///
+    /// The provider is always told not to cache keys in sessions
+    /// (`pkcs11-module-cache-keys = false`): its session copies of a key are visible to every
+    /// session of the process, so another backend's search found a copy that was then
+    /// destroyed, and its load failed with "no private key found". The token is asked for
+    /// the key on each signature instead.
+    ///
     /// Load `.default` first: `OpenSSLBackend(providers: [.default, .pkcs11(module: …)])`.
     /// Where the provider is not installed, the ENGINE bridge (`OpenSSLEngine.pkcs11(modulePath:)`)
     /// does the same through libp11.
     public static func pkcs11(module: String? = nil) -> OpenSSLProvider {
         OpenSSLProvider(
             "pkcs11",
-            parameters: module.map {
+            parameters: (module.map {
                 ["pkcs11-module-path": $0, "pkcs11-module-load-behavior": "early", "pkcs11-module-quirks": "no-deinit"]
-            } ?? [:])
+            } ?? [:]).merging(["pkcs11-module-cache-keys": "false"]) { a, _ in a })
     }
 
     public var description: String {

@@ -124,21 +124,10 @@ extension OpenSSLCredentialLoader {
     func forEachItem(
         in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
     ) throws(TLSError) {
-        // A PKCS#11 module's login state is per process, shared by every backend that loaded
-        // pkcs11-provider: two library contexts logging in to the same token at once make
-        // one of them find no key. Token loads are rare (when a context is built): serialise them.
-        guard uri.hasPrefix("pkcs11:") else {
-            return try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
+        try TokenSerialisation.run(if: uri.hasPrefix("pkcs11:")) { () throws(TLSError) in
+            try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
         }
-        let result: Result<Void, TLSError> = Self.tokenLock.withLock {
-            Result { () throws(TLSError) in
-                try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
-            }
-        }
-        try result.get()
     }
-
-    static let tokenLock = TLSMutex()
 
     private func forEachItemUnserialised(
         in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
@@ -165,5 +154,20 @@ extension OpenSSLCredentialLoader {
                 body(info)
             }
         }
+    }
+}
+
+/// A PKCS#11 module's state is per process and shared by every library context that loaded
+/// pkcs11-provider for it: one context starting its provider (which initialises the module
+/// and opens its login session) or loading from the token while another does the same made
+/// the other find no key (about 1 load in 100 with 4 threads, `PKCS11ProviderTests`).
+/// Both are rare (when a backend or a context is made): they are serialised process-wide.
+enum TokenSerialisation {
+    private static let lock = TLSMutex()
+
+    static func run(if needed: Bool, _ body: () throws(TLSError) -> Void) throws(TLSError) {
+        guard needed else { return try body() }
+        let result: Result<Void, TLSError> = lock.withLock { Result { () throws(TLSError) in try body() } }
+        try result.get()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TLSKit
 import TLSKitTestSupport
 import Testing
@@ -57,6 +58,37 @@ struct PKCS11ProviderTests {
         #expect(try Self.backend(engines: [.pkcs11(modulePath: module)]).keyHolderForTesting(key) == "pkcs11")
         // Without the provider the ENGINE bridge still serves: the fallback.
         #expect(try OpenSSLBackend(engines: [.pkcs11(modulePath: module)]).keyHolderForTesting(key) == "engine")
+    }
+
+    /// Several backends on one token, loading and signing at once: pkcs11-provider's key
+    /// cache put session copies of the key where another instance's search found them and
+    /// then lost them (CKR_OBJECT_HANDLE_INVALID: "no private key found", 1 run in 4 of this
+    /// suite). The provider is now loaded with `pkcs11-module-cache-keys = false`.
+    @Test func backendsOnOneTokenLoadAndSignAtOnce() throws {
+        let module = try HardwareKeys.value("PKCS11_MODULE")
+        let key = TLSPrivateKey.identifier(try HardwareKeys.value("TOKEN_KEY") + "?pin-value=1234")
+        let server = TLSServerConfiguration(
+            certificateChain: TLSSigningChain(certificate: .file(try HardwareKeys.value("TOKEN_CERT")), privateKey: key))
+        let client = try OpenSSLBackend().makeClientContext(
+            TLSClientConfiguration(trustStore: .file(try HardwareKeys.value("TLSKIT_HWKEYS_CA"))))
+        let failures = Mutex([String]())
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for round in 0..<30 {
+                do {
+                    let backend = try OpenSSLBackend(providers: [.default, .pkcs11(module: module)])
+                    if (thread + round) % 2 == 0 {
+                        #expect(try backend.keyHolderForTesting(key) == "pkcs11")
+                    } else {
+                        let pair = try ConnectionPair(client: client, server: backend.makeServerContext(server))
+                        if !pair.handshake() { failures.withLock { $0.append("handshake: \(String(describing: pair.serverError))") } }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        let seen = failures.withLock { $0 }
+        #expect(seen.isEmpty, "\(seen.count) of 120 failed, first: \(seen.first ?? "")")
     }
 
     // A wrong PIN is tested in a fresh process (IntegrationTests/cli/hardware-keys.sh): a
