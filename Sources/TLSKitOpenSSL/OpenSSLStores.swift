@@ -157,11 +157,11 @@ extension OpenSSLCredentialLoader {
     }
 }
 
-/// A PKCS#11 module's state is per process and shared by every library context that loaded
-/// pkcs11-provider for it: one context starting its provider (which initialises the module
-/// and opens its login session) or loading from the token while another does the same made
-/// the other find no key (about 1 load in 100 with 4 threads, `PKCS11ProviderTests`).
-/// Both are rare (when a backend or a context is made): they are serialised process-wide.
+/// A PKCS#11 module's state (its login, the objects a search can see) is per process and
+/// shared by every pkcs11-provider instance, ENGINE and GnuTLS context that uses it. Loads
+/// from a token and provider start-up (which initialises the module and logs in) happen
+/// when a backend or a context is made, which is rare: they go one at a time, process-wide,
+/// so that no load sees another's half-done login. Signing is not serialised here.
 enum TokenSerialisation {
     private static let lock = TLSMutex()
 
