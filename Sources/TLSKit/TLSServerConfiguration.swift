@@ -69,6 +69,12 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     /// context's verification policies are asked again. Between 1 second and 7 days
     /// (RFC 8446 §4.6.1). Default 24 hours.
     public var maximumResumptionAge: Duration
+    /// How many TLS 1.3 session tickets the server sends after a full handshake, each
+    /// good for one resumption (RFC 8446 §4.6.1 advises single use, so a client that opens
+    /// several connections at once wants several). Between 0 (no TLS 1.3 resumption) and
+    /// 16. TLS 1.2 clients get one ticket in the handshake regardless. Compare Python's
+    /// `SSLContext.num_tickets` and rustls' `send_tls13_tickets`. Default 2, OpenSSL's.
+    public var sessionTicketCount: Int
     /// Backend-specific settings (see ``TLSBackendOptionKey``). Default: empty.
     public var backendOptions: TLSBackendOptions
 
@@ -93,6 +99,7 @@ public struct TLSServerConfiguration: Hashable, Sendable {
         self.maximumChainLength = nil
         self.revocationLists = []
         self.maximumResumptionAge = .seconds(24 * 3600)
+        self.sessionTicketCount = 2
         self.backendOptions = TLSBackendOptions()
     }
 
@@ -110,6 +117,11 @@ public struct TLSServerConfiguration: Hashable, Sendable {
     public func validateBackendNeutral() throws(TLSError) {
         if let maximumChainLength, maximumChainLength < 1 {
             throw TLSError.configuration(field: "maximumChainLength", "must be at least 1 (the leaf alone)")
+        }
+        guard (0...16).contains(sessionTicketCount) else {
+            throw TLSError.configuration(
+                field: "sessionTicketCount",
+                "must be between 0 and 16 (\(sessionTicketCount) given); 0 turns TLS 1.3 resumption off")
         }
         guard ticketKeyLifetime >= .seconds(1) else {
             throw TLSError.configuration(field: "ticketKeyLifetime", "must be at least one second")

@@ -198,8 +198,8 @@ final class GnuTLSConnection: TLSConnection {
                 contract.markHandshakeDone()
                 info = makeInfo()
                 if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
-                if side == .server, !resumed, info?.protocolVersion == .tls1_3 {
-                    _ = gnutls_session_ticket_send(session, 1, 0)
+                if side == .server, !resumed, info?.protocolVersion == .tls1_3, state.sessionTicketCount > 0 {
+                    _ = gnutls_session_ticket_send(session, state.sessionTicketCount, 0)
                 }
                 return .complete
             }

@@ -38,6 +38,8 @@ final class GnuTLSContextState: @unchecked Sendable {
     let ocspStapling: TLSOCSPStapling
     /// Server: how long tickets are valid (from ticketKeyLifetime).
     let ticketLifetimeSeconds: Int64
+    /// Server: TLS 1.3 tickets sent after a full handshake.
+    let sessionTicketCount: UInt32
     /// Server: the master key GnuTLS derives (and rotates) session-ticket keys from.
     private(set) var ticketKey = gnutls_datum_t()
 
@@ -49,6 +51,7 @@ final class GnuTLSContextState: @unchecked Sendable {
         resumesSessions: Bool = false,
         verification: GnuTLSVerificationSettings,
         ticketLifetimeSeconds: Int64 = 12 * 3600,
+        sessionTicketCount: Int = 0,
         ocspStapling: TLSOCSPStapling = .ignore
     ) throws(TLSError) {
         self.side = side
@@ -58,6 +61,7 @@ final class GnuTLSContextState: @unchecked Sendable {
         self.maximumResumptionAge = verification.maximumResumptionAge
         self.maximumChainLength = verification.maximumChainLength
         self.ticketLifetimeSeconds = ticketLifetimeSeconds
+        self.sessionTicketCount = UInt32(sessionTicketCount)
         self.sessions = side == .client && resumesSessions ? TLSSessionCache<GnuTLSSessionTicket>() : nil
         self.clock = sessions?.clock ?? TLSWallClock()
         self.checks = TLSPeerChecks(hooks)
@@ -187,7 +191,8 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
                 maximumChainLength: configuration.maximumChainLength,
                 maximumResumptionAge: configuration.maximumResumptionAge),
             ticketLifetimeSeconds: min(
-                configuration.ticketKeyLifetime.components.seconds, configuration.maximumResumptionAge.components.seconds))
+                configuration.ticketKeyLifetime.components.seconds, configuration.maximumResumptionAge.components.seconds),
+            sessionTicketCount: configuration.sessionTicketCount)
         if configuration.securityPolicy.isCompatible {
             hooks.logger.warning(
                 "TLSKit server context built with the 'compatible' security policy: legacy cipher suites and weaker keys are allowed")

@@ -156,6 +156,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             try Self.configureClientAuthentication(draft, configuration, loader: loader)
             draft.maximumResumptionAge = configuration.maximumResumptionAge
             _ = SSL_CTX_set_session_ticket_cb(draft.pointer, ticketGenerateCallback, ticketDecryptCallback, nil)
+            _ = SSL_CTX_set_num_tickets(draft.pointer, Int(configuration.sessionTicketCount))
             // Session IDs must match across the SNI alternatives for resumption to work.
             let sid: [UInt8] = Array("tlskit".utf8)
             _ = SSL_CTX_set_session_id_context(draft.pointer, sid, UInt32(sid.count))

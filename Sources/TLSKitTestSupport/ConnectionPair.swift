@@ -11,6 +11,9 @@ public final class ConnectionPair {
     public private(set) var clientError: TLSError?
     /// The server's error, if its handshake (or a later call through the pair) failed.
     public private(set) var serverError: TLSError?
+    /// Sees every byte string ``transfer(from:to:)`` moves, with its sender, before it is
+    /// delivered (tests that count records on the wire).
+    public var tap: ((_ from: any TLSConnection, _ bytes: [UInt8]) -> Void)?
 
     /// Joins a client and a server connection.
     public init(client: any TLSConnection, server: any TLSConnection) {
@@ -32,6 +35,7 @@ public final class ConnectionPair {
     public func transfer(from: any TLSConnection, to: any TLSConnection) -> Int {
         let bytes = from.drainOutput()
         guard !bytes.isEmpty else { return 0 }
+        tap?(from, bytes)
         do { try to.receive(bytes) } catch {
             record(error, on: to)
         }

@@ -49,4 +49,57 @@ struct ResumptionTests {
         _ = try Self.connect(noCache, server)
         #expect(try Self.connect(noCache, server)?.resumed == false)
     }
+
+    /// The records a TLS 1.3 server sends in a handshake and one reply, with
+    /// `sessionTicketCount` set.
+    static func serverRecords(_ backend: BackendUnderTest, tickets: Int) throws -> Int {
+        var serverConfig = Fixtures.serverConfig()
+        serverConfig.sessionTicketCount = tickets
+        var clientConfig = Fixtures.clientConfig()
+        clientConfig.minimumVersion = .tls1_3
+        let b = try backend.make()
+        let pair = try ConnectionPair(client: b.makeClientContext(clientConfig), server: b.makeServerContext(serverConfig))
+        var records = 0
+        pair.tap = { from, bytes in
+            guard from === pair.server else { return }
+            var offset = 0
+            while offset + 5 <= bytes.count {
+                records += 1
+                offset += 5 + Int(bytes[offset + 3]) << 8 + Int(bytes[offset + 4])
+            }
+        }
+        #expect(pair.handshake())
+        #expect(try pair.send(Array("x".utf8), from: pair.server) == Array("x".utf8))
+        return records
+    }
+
+    /// Each ticket is one record after the handshake: with n tickets the server sends n
+    /// more records than with none, on both backends, and a client given none cannot resume.
+    @Test(arguments: TestBackends.all)
+    func theServerSendsAsManyTicketsAsConfigured(backend: BackendUnderTest) throws {
+        let none = try Self.serverRecords(backend, tickets: 0)
+        for count in [1, 2, 5, 16] {
+            #expect(try Self.serverRecords(backend, tickets: count) == none + count, "\(backend) \(count) tickets")
+        }
+        let b = try backend.make()
+        var noTickets = Fixtures.serverConfig()
+        noTickets.sessionTicketCount = 0
+        let server = try b.makeServerContext(noTickets)
+        var tls13 = Fixtures.clientConfig()
+        tls13.minimumVersion = .tls1_3
+        let client = try b.makeClientContext(tls13)
+        _ = try Self.connect(client, server)
+        #expect(try Self.connect(client, server)?.resumed == false)
+    }
+
+    @Test(arguments: [-1, 17])
+    func aTicketCountOutOfRangeIsRefused(count: Int) throws {
+        var config = Fixtures.serverConfig()
+        config.sessionTicketCount = count
+        #expect {
+            try config.validateBackendNeutral()
+        } throws: { error in
+            (error as? TLSError)?.message.contains("sessionTicketCount") == true
+        }
+    }
 }

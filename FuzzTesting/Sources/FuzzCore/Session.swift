@@ -10,7 +10,8 @@ import Glibc
 ///
 /// Input: byte 0 picks the session (0 TLS 1.3, 1 TLS 1.2, 2 TLS 1.3 with client
 /// certificates and ALPN; 3 as 0 and 4 as 2 but with the other backend as server, or as
-/// client), then a list of operations; each opcode byte is `op | dir << 4`,
+/// client; 5 a server that sends 16 tickets, 6 the same to the other backend's client),
+/// then a list of operations; each opcode byte is `op | dir << 4`,
 /// where dir 0 is client → server and 1 server → client:
 ///
 /// | op | what |
@@ -46,6 +47,8 @@ public enum SessionTarget {
 
     static let sessionVariants: [(server: Int, client: Int, otherClient: Bool, otherServer: Bool)] = [
         (0, 0, false, false), (3, 0, false, false), (2, 1, false, false), (0, 0, false, true), (2, 1, true, false),
+        // A flood of 16 NewSessionTickets, to this backend's client and to the other's.
+        (4, 0, false, false), (4, 0, true, false),
     ]
 
     /// A byte stream with no short period, so duplicated or reordered data shows.

@@ -119,11 +119,11 @@ public enum Credentials {
 
 /// The configurations the engine targets choose from (first input byte).
 public enum Configurations {
-    public static let serverVariants = 4
+    public static let serverVariants = 5
     public static let clientVariants = 4
 
     /// 0 plain; 1 client certificates required, X25519 or P-256 only; 2 ALPN and two chains chosen by SNI;
-    /// 3 TLS 1.2 only.
+    /// 3 TLS 1.2 only; 4 sixteen TLS 1.3 tickets after each handshake (a ticket flood).
     public static func server(_ variant: Int) -> TLSServerConfiguration {
         switch variant {
         case 1:
@@ -141,6 +141,10 @@ public enum Configurations {
         case 3:
             var c = TLSServerConfiguration(certificateChain: Credentials.chainA)
             c.maximumVersion = .tls1_2
+            return c
+        case 4:
+            var c = TLSServerConfiguration(certificateChain: Credentials.chainA)
+            c.sessionTicketCount = 16
             return c
         default:
             return TLSServerConfiguration(certificateChain: Credentials.chainA)
