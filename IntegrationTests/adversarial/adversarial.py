@@ -34,22 +34,9 @@ import struct
 import sys
 import time
 
-try:
-    import tlslite
-    from tlslite import TLSConnection, HandshakeSettings, X509CertChain, parsePEMKey
-    from tlslite.constants import AlertDescription, ContentType, HandshakeType, CipherSuite
-    from tlslite.errors import (TLSRemoteAlert, TLSLocalAlert, TLSAbruptCloseError, TLSError)
-    from tlslite.messages import Message, ClientHello, Certificate, CertificateVerify
-    from tlslite.extensions import TLSExtension
-except ImportError as error:
-    print("adversarial.py: FAIL: Python module tlslite-ng is missing (%s); install it with "
-          "'python3 -m pip install tlslite-ng==0.8.0' (IntegrationTests/adversarial.sh does)" % error)
-    sys.exit(2)
-if tlslite.__version__ != "0.8.0":
-    print("adversarial.py: note: tlslite-ng %s, written against 0.8.0" % tlslite.__version__)
-
+# plumbing imports tlslite-ng, or says how to install it and exits.
 from settings import *  # noqa: E402,F401,F403 (HOST, PAIRS, SERVERS, FAMILY, timeouts, PING)
-from plumbing import *  # noqa: E402,F401,F403 (RecordTap, HookedConnection, Raw, Peer, outcome_of_io, ...)
+from plumbing import *  # noqa: E402,F401,F403 (tlslite-ng names, RecordTap, HookedConnection, Raw, Peer, ...)
 
 from cases import *  # noqa: E402,F401,F403 (the case functions)
 import cases as case_module  # noqa: E402 (case_module.CURRENT: the running case's peer)

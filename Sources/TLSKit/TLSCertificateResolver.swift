@@ -151,3 +151,20 @@ package enum TLSClientHelloExtensions {
         return protocols
     }
 }
+
+/// Where a server's chains came from, for the field a configuration error names.
+/// `package`: for backends.
+package enum TLSChainOrigin: Sendable {
+    /// `TLSServerConfiguration.certificateChains`, or a rotation's chains.
+    case configuration
+    /// A chain `TLSContextHooks.certificateResolver` returned.
+    case resolver
+
+    /// `certificateChains[index]`, or `certificateResolver`.
+    package func field(_ index: Int) -> String {
+        switch self {
+        case .configuration: "certificateChains[\(index)]"
+        case .resolver: "certificateResolver"
+        }
+    }
+}

@@ -170,7 +170,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
     ) throws(TLSError) {
         self.validate = validate
         resolver = hooks.certificateResolver
-        let chains = try Self.load(configuration, chains: configuration.certificateChains, field: "certificateChains")
+        let chains = try Self.load(configuration, chains: configuration.certificateChains, origin: .configuration)
         current = (configuration, chains)
         // What client certificates are verified against (the paths TLSKit reports): trust
         // only, so no chain's key outlives a rotation in it.
@@ -210,7 +210,7 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
         var configuration = self.configuration
         configuration.certificateChains = chains
         try validate(configuration)
-        let loaded = try Self.load(configuration, chains: chains, field: "certificateChains")
+        let loaded = try Self.load(configuration, chains: chains, origin: .configuration)
         lock.withLock { current = (configuration, loaded) }
         resolved.removeAll()
     }
@@ -220,19 +220,19 @@ final class GnuTLSServerContext: TLSServerContext, @unchecked Sendable {
     func loadResolved(_ chain: TLSSigningChain) throws(TLSError) -> GnuTLSCredentials {
         let configuration = self.configuration
         return try resolved.loaded(chain) { chain throws(TLSError) in
-            try Self.load(configuration, chains: [chain], field: "certificateResolver").entries[0].credentials
+            try Self.load(configuration, chains: [chain], origin: .resolver).entries[0].credentials
         }
     }
 
     /// One credentials object per chain: after the ClientHello a session switches to the
     /// first chain whose leaf is valid for the SNI name (as the OpenSSL backend does).
     private static func load(
-        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], field: String
+        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], origin: TLSChainOrigin
     ) throws(TLSError) -> GnuTLSServerChains {
         var entries: [(credentials: GnuTLSCredentials, leaf: GnuTLSLeaf)] = []
         for (index, chain) in chains.enumerated() {
             let credentials = try GnuTLSCredentials()
-            let chainField = field == "certificateResolver" ? field : "\(field)[\(index)]"
+            let chainField = origin.field(index)
             let leaf = try credentials.addChain(chain, field: chainField)
             if let ocsp = chain.ocspResponse {
                 try credentials.setStapledResponse(try ocsp.load(field: "\(chainField).ocspResponse"), field: "\(chainField).ocspResponse")

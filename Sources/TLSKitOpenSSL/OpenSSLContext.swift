@@ -96,7 +96,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             configuration,
             try Self.build(
                 configuration, chains: configuration.certificateChains,
-                field: "certificateChains", library: library, settings: settings, hooks: hooks, ticketKeys: ticketKeys,
+                origin: .configuration, library: library, settings: settings, hooks: hooks, ticketKeys: ticketKeys,
                 resolves: hooks.certificateResolver != nil)
         )
         OpenSSLContextBuilder.warnIfWeak(configuration.securityPolicy, side: .server, logger: hooks.logger)
@@ -114,7 +114,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
         configuration.certificateChains = chains
         try validate(configuration)
         let handle = try Self.build(
-            configuration, chains: chains, field: "certificateChains", library: library, settings: settings, hooks: hooks,
+            configuration, chains: chains, origin: .configuration, library: library, settings: settings, hooks: hooks,
             ticketKeys: ticketKeys, resolves: resolver != nil)
         ERR_clear_error()
         lock.withLock { current = (configuration, handle) }
@@ -126,7 +126,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     func loadResolved(_ chain: TLSSigningChain) throws(TLSError) -> OpenSSLContextHandle {
         try resolved.loaded(chain) { chain throws(TLSError) in
             let handle = try Self.build(
-                configuration, chains: [chain], field: "certificateResolver", library: library, settings: settings, hooks: hooks,
+                configuration, chains: [chain], origin: .resolver, library: library, settings: settings, hooks: hooks,
                 ticketKeys: ticketKeys, resolves: false)
             ERR_clear_error()
             return handle
@@ -136,7 +136,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
     /// One `SSL_CTX` per chain: the first is the default, and the others are SNI
     /// alternatives it switches to.
     private static func build(
-        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], field: String, library: OpenSSLLibraryContext,
+        _ configuration: TLSServerConfiguration, chains: [TLSSigningChain], origin: TLSChainOrigin, library: OpenSSLLibraryContext,
         settings: OpenSSLContextSettings, hooks: TLSContextHooks, ticketKeys: OpenSSLTicketKeys, resolves: Bool
     ) throws(TLSError) -> OpenSSLContextHandle {
         let loader = OpenSSLCredentialLoader(library: library)
@@ -145,7 +145,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             let draft = try OpenSSLContextBuilder.make(library, settings, hooks: hooks)
             draft.ticketKeys = ticketKeys
             _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(draft.pointer, ticketKeyCallback)
-            let chainField = field == "certificateResolver" ? field : "\(field)[\(index)]"
+            let chainField = origin.field(index)
             let leaf = try OpenSSLContextBuilder.useChain(chain, field: chainField, ctx: draft.pointer, loader: loader)
             draft.leaf = leaf
             if let ocsp = chain.ocspResponse {

@@ -22,8 +22,6 @@ enum Reloader {
                 let chains = try serve.chains()
                 try context.replaceCertificateChains(chains)
                 printFlushed("reloaded \(chains.count) certificate chain(s) on SIGHUP")
-            } catch let error as TLSError {
-                FileHandle.standardError.write(Data("tlskit: reload on SIGHUP failed, still serving the previous certificates: \(error)\n".utf8))
             } catch {
                 FileHandle.standardError.write(Data("tlskit: reload on SIGHUP failed, still serving the previous certificates: \(error)\n".utf8))
             }
