@@ -95,7 +95,10 @@ extension OpenSSLConnection {
             stapleFailure = TLSError.stapleMissing(mustStaple: mustStaple)
             return 0
         }
-        guard chain.count >= 2, let issuer = OpenSSLCertificateRef.parse(der: chain[1]) else {
+        // Parsed once: the leaf above, the rest here (the issuer, then the intermediates
+        // OCSP_basic_verify may need to chain a delegated responder).
+        let parsedChain = [leaf] + chain.dropFirst().compactMap(OpenSSLCertificateRef.parse(der:))
+        guard chain.count >= 2, parsedChain.count == chain.count else {
             // The leaf is itself a trust anchor: there is no issuer to check a response against.
             return required
                 ? fail(.ocspResponseInvalid, "the server's certificate is itself a trust anchor: no issuer to verify its OCSP response") : 1
@@ -110,7 +113,6 @@ extension OpenSSLConnection {
         // chained to our trust store; the verified chain supplies the intermediates.
         guard let untrusted = OPENSSL_sk_new_null() else { return fail(.ocspResponseInvalid, "out of memory") }
         defer { OPENSSL_sk_free(untrusted) }
-        let parsedChain = chain.compactMap(OpenSSLCertificateRef.parse(der:))
         for certificate in parsedChain { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(certificate.pointer)) }
         ERR_clear_error()
         let store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl))
@@ -127,7 +129,7 @@ extension OpenSSLConnection {
             guard let single = OCSP_resp_get0(basic, index), let id = OCSP_SINGLERESP_get0_id(single) else { continue }
             var hash: OpaquePointer?
             guard OCSP_id_get0_info(nil, &hash, nil, nil, id) == 1, let hash, let md = EVP_get_digestbyname(OBJ_nid2sn(OBJ_obj2nid(hash))),
-                let mine = OCSP_cert_to_id(md, leaf.pointer, issuer.pointer)
+                let mine = OCSP_cert_to_id(md, leaf.pointer, parsedChain[1].pointer)
             else { continue }
             defer { OCSP_CERTID_free(mine) }
             guard OCSP_id_cmp(mine, id) == 0 else { continue }
