@@ -165,9 +165,10 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
     private var retiredKey: RetiredLibraryContexts.Key?
 
     init(
-        providers specs: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = [],
+        providers requested: [OpenSSLProvider], propertyQuery: String?, engines: [OpenSSLEngine] = [],
         systemConfiguration: String? = nil
     ) throws(TLSError) {
+        let specs = requested.map(\.withTLSKitDefaults)
         try OpenSSLLibraryContext.checkRuntimeVersion()
         guard !specs.isEmpty else {
             throw TLSError.configuration(field: "providers", "load at least one provider, normally .default")

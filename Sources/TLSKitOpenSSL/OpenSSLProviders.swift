@@ -62,11 +62,11 @@ public struct OpenSSLProvider: Hashable, Sendable, ExpressibleByStringLiteral, C
     ///   other backend, ENGINE or GnuTLS context using the same module (p11-kit-proxy
     ///   counts its users itself).
     ///
-    /// The provider is always told not to cache keys in sessions
-    /// (`pkcs11-module-cache-keys = false`): its session copies of a key are visible to every
-    /// session of the process, so another backend's search found a copy that was then
-    /// destroyed, and its load failed with "no private key found". The token is asked for
-    /// the key on each signature instead.
+    /// The backend loads pkcs11-provider (by this function or by name) without its session
+    /// key cache (`pkcs11-module-cache-keys = false`, unless the settings name it): its
+    /// copies of a key are visible to every session of the process, so another backend's
+    /// search found a copy that was then destroyed, and its load failed with "no private key
+    /// found". The token is asked for the key on each signature instead.
     ///
     /// Load `.default` first: `OpenSSLBackend(providers: [.default, .pkcs11(module: …)])`.
     /// Where the provider is not installed, the ENGINE bridge (`OpenSSLEngine.pkcs11(modulePath:)`)
@@ -74,9 +74,18 @@ public struct OpenSSLProvider: Hashable, Sendable, ExpressibleByStringLiteral, C
     public static func pkcs11(module: String? = nil) -> OpenSSLProvider {
         OpenSSLProvider(
             "pkcs11",
-            parameters: (module.map {
+            parameters: module.map {
                 ["pkcs11-module-path": $0, "pkcs11-module-load-behavior": "early", "pkcs11-module-quirks": "no-deinit"]
-            } ?? [:]).merging(["pkcs11-module-cache-keys": "false"]) { a, _ in a })
+            } ?? [:])
+    }
+
+    /// The provider as the backend loads it: pkcs11-provider, however it was named, gets
+    /// `pkcs11-module-cache-keys = false` unless the settings say otherwise.
+    var withTLSKitDefaults: OpenSSLProvider {
+        guard name == "pkcs11", parameters["pkcs11-module-cache-keys"] == nil else { return self }
+        var provider = self
+        provider.parameters["pkcs11-module-cache-keys"] = "false"
+        return provider
     }
 
     public var description: String {
