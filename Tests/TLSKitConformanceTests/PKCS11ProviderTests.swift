@@ -104,3 +104,16 @@ struct PKCS11ProviderTests {
         }
     }
 }
+
+/// How the backend loads pkcs11-provider, whatever the token (no hardware needed).
+@Suite("pkcs11-provider settings")
+struct PKCS11ProviderSettingsTests {
+    @Test func theKeyCacheIsOffHoweverTheProviderIsNamed() {
+        for provider in [OpenSSLProvider.pkcs11(), .pkcs11(module: "/x.so"), "pkcs11", OpenSSLProvider("pkcs11", parameters: ["a": "b"])] {
+            #expect(provider.withTLSKitDefaults.parameters["pkcs11-module-cache-keys"] == "false", "\(provider)")
+        }
+        let chosen = OpenSSLProvider("pkcs11", parameters: ["pkcs11-module-cache-keys": "true"])
+        #expect(chosen.withTLSKitDefaults == chosen)
+        #expect(OpenSSLProvider.default.withTLSKitDefaults == .default)
+    }
+}
