@@ -232,7 +232,7 @@ enum GnuTLSCertificates {
         gnutls_x509_crt_init(&cert)
         guard let cert else { throw GnuTLSFailure.internalError("gnutls_x509_crt_init", 0) }
         defer { gnutls_x509_crt_deinit(cert) }
-        let status = gnutls_x509_crt_import_url(cert, uri, 0)
+        let status = TLSTokenSerialisation.locked { gnutls_x509_crt_import_url(cert, uri, 0) }
         guard status == GNUTLS_E_SUCCESS else {
             throw TLSError(
                 .configuration, "\(field): no certificate found at \(TLSRedaction.redactingPIN(uri)): \(String(cString: gnutls_strerror(status)))",

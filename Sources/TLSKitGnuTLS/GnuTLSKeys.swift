@@ -117,7 +117,7 @@ enum GnuTLSKeys {
         if let passphrase {
             gnutls_privkey_set_pin_function(key, pinCallback, Unmanaged.passUnretained(passphrase).toOpaque())
         }
-        let status = gnutls_privkey_import_url(key, uri, 0)
+        let status = TLSTokenSerialisation.locked { gnutls_privkey_import_url(key, uri, 0) }
         guard status == GNUTLS_E_SUCCESS else {
             throw TLSError(
                 .configuration,

@@ -24,7 +24,7 @@ extension GnuTLSBackend: TLSKeyStoreBrowsing {
         var list: UnsafeMutablePointer<gnutls_pkcs11_obj_t?>?
         var count: UInt32 = 0
         let flags = passphrase != nil || TLSPKCS11URI(identifier)?.hasPIN == true ? GNUTLS_PKCS11_OBJ_FLAG_LOGIN.rawValue : 0
-        let status = gnutls_pkcs11_obj_list_import_url4(&list, &count, url, flags)
+        let status = TLSTokenSerialisation.locked { gnutls_pkcs11_obj_list_import_url4(&list, &count, url, flags) }
         guard status == GNUTLS_E_SUCCESS else {
             throw TLSError(
                 .configuration,

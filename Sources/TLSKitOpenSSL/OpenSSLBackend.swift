@@ -205,7 +205,7 @@ final class OpenSSLLibraryContext: @unchecked Sendable {
         do throws(TLSError) {
             // pkcs11-provider initialises its token module as it loads (load-behavior early):
             // under the token lock, like every token load (OpenSSLCredentialLoader.forEachItem).
-            try TokenSerialisation.run(if: specs.contains { $0.name == "pkcs11" }) { () throws(TLSError) in
+            try TLSTokenSerialisation.run(if: specs.contains { $0.name == "pkcs11" }) { () throws(TLSError) in
                 try ProviderEnvironment.with(environment) { () throws(TLSError) in
                     if !configured.isEmpty {
                         // Other settings need a configuration section: load them all that way, in order.

@@ -123,12 +123,10 @@ struct OpenSSLCredentialLoader {
             let scheme = String(uri.prefix { $0 != ":" })
             if let engine = library.engine(for: uri), !library.identifierSchemes.contains(scheme) {
                 // The engine's PIN is set per load (a control on the ENGINE), then the key loaded:
-                // one load at a time, like every token load (TokenSerialisation).
-                var key: OpenSSLKeyRef?
-                try TokenSerialisation.run(if: true) { () throws(TLSError) in
-                    key = try loadFromEngine(engine, uri: uri, passphrase: passphrase, field: field)
+                // one load at a time, like every token load (TLSTokenSerialisation).
+                return try TLSTokenSerialisation.run(if: true) { () throws(TLSError) in
+                    try loadFromEngine(engine, uri: uri, passphrase: passphrase, field: field)
                 }
-                return key!
             }
             let loaded = try loadFromStore(uri: uri, field: field, passphrase: passphrase, expect: .privateKey)
             guard let key = loaded.key else {

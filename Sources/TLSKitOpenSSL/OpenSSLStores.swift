@@ -124,7 +124,7 @@ extension OpenSSLCredentialLoader {
     func forEachItem(
         in uri: String, passphrase: PassphraseBox, field: String, openFailure: String, _ body: (OpaquePointer) -> Void
     ) throws(TLSError) {
-        try TokenSerialisation.run(if: uri.hasPrefix("pkcs11:")) { () throws(TLSError) in
+        try TLSTokenSerialisation.run(if: uri.hasPrefix("pkcs11:")) { () throws(TLSError) in
             try forEachItemUnserialised(in: uri, passphrase: passphrase, field: field, openFailure: openFailure, body)
         }
     }
@@ -154,20 +154,5 @@ extension OpenSSLCredentialLoader {
                 body(info)
             }
         }
-    }
-}
-
-/// A PKCS#11 module's state (its login, the objects a search can see) is per process and
-/// shared by every pkcs11-provider instance, ENGINE and GnuTLS context that uses it. Loads
-/// from a token and provider start-up (which initialises the module and logs in) happen
-/// when a backend or a context is made, which is rare: they go one at a time, process-wide,
-/// so that no load sees another's half-done login. Signing is not serialised here.
-enum TokenSerialisation {
-    private static let lock = TLSMutex()
-
-    static func run(if needed: Bool, _ body: () throws(TLSError) -> Void) throws(TLSError) {
-        guard needed else { return try body() }
-        let result: Result<Void, TLSError> = lock.withLock { Result { () throws(TLSError) in try body() } }
-        try result.get()
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import Synchronization
 import TLSKit
 import TLSKitTestSupport
 import Testing
@@ -99,6 +100,35 @@ struct HardwareKeyTests {
             client: OpenSSLBackend().makeClientContext(TLSClientConfiguration(trustStore: .file(ca))),
             server: GnuTLSBackend().makeServerContext(server))
         #expect(pair.handshake(), "\(String(describing: pair.clientError)) / \(String(describing: pair.serverError))")
+    }
+
+    /// libp11's ENGINE and GnuTLS (p11-kit) on one token at once, on 4 threads: a token's
+    /// sessions belong to the process, and loads that overlapped failed with "Session handle
+    /// invalid" (seen in CI under ASan). Loads from a token now go one at a time in the
+    /// process, on both backends.
+    @Test func theEngineAndGnuTLSLoadFromOneTokenAtOnce() throws {
+        let module = try HardwareKeys.value("PKCS11_MODULE")
+        let uri = try HardwareKeys.value("TOKEN_KEY")
+        let engineKey = TLSPrivateKey.identifier(uri + "?pin-value=1234")
+        let chain = TLSSigningChain(
+            certificate: .identifier(try HardwareKeys.value("TOKEN_CERT_URI")), privateKey: .identifier(uri, passphrase: .text("1234")))
+        let failures = Mutex([String]())
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for _ in 0..<50 {
+                do {
+                    if thread % 2 == 0 {
+                        let backend = try OpenSSLBackend(engines: [.pkcs11(modulePath: module)])
+                        _ = try backend.exportedPrivateKeyForTesting(engineKey)
+                    } else {
+                        _ = try GnuTLSBackend().makeServerContext(TLSServerConfiguration(certificateChain: chain))
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        let seen = failures.withLock { $0 }
+        #expect(seen.isEmpty, "\(seen.count) of 200 failed, first: \(seen.first ?? "")")
     }
     #endif
 }
