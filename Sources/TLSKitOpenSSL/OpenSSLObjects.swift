@@ -12,14 +12,6 @@ final class OpenSSLCertificateRef: @unchecked Sendable {
     /// The certificate's DER encoding.
     var der: [UInt8] { OpenSSLCertificateRef.der(of: pointer) }
 
-    /// Parses one DER certificate; `nil` if it does not parse.
-    static func parse(der: [UInt8]) -> OpenSSLCertificateRef? {
-        der.withUnsafeBufferPointer { buffer -> OpenSSLCertificateRef? in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_X509(nil, &cursor, buffer.count).map(OpenSSLCertificateRef.init(takingOwnership:))
-        }
-    }
-
     static func der(of x509: OpaquePointer) -> [UInt8] {
         let length = i2d_X509(x509, nil)
         guard length > 0 else { return [] }
