@@ -89,6 +89,9 @@ public struct TLSPrivateKey: Hashable, Sendable, CustomStringConvertible {
         /// An identifier the backend resolves in a key store, e.g. `pkcs11:…;type=private`
         /// or `handle:0x81000001`.
         case identifier(String)
+        /// Code of yours that signs on request (see ``TLSSigner``): the key stays wherever
+        /// the signer keeps it. ``TLSPrivateKey/passphrase`` does not apply.
+        case signer(TLSAnySigner)
     }
 
     /// Where the key comes from.
@@ -132,6 +135,7 @@ public struct TLSPrivateKey: Hashable, Sendable, CustomStringConvertible {
         case .der(let b): return "TLSPrivateKey(der, \(b.count) bytes, redacted)"
         case .file(let p): return "TLSPrivateKey(file: \(p))"
         case .identifier(let id): return "TLSPrivateKey(identifier: \(TLSRedaction.redactingPIN(id)))"
+        case .signer(let signer): return "TLSPrivateKey(\(signer))"
         }
     }
 }

@@ -120,6 +120,16 @@ final class GnuTLSCredentials: @unchecked Sendable {
             }
             imported += 1
         }
+        // GnuTLS compares only the key type of a key it cannot read; a signer's is checked here.
+        if case .signer(let signer) = chain.privateKey.source, let leafKey = pcerts.pointee.pubkey,
+            !GnuTLSSigner.matches(signer, certificateKey: leafKey)
+        {
+            gnutls_privkey_deinit(key)
+            throw TLSError(
+                .configuration,
+                "\(field): the public key of \(signer) is not the certificate's; give the certificate issued for the "
+                    + "signer's key", feature: "\(field).privateKey")
+        }
         let status = gnutls_certificate_set_key(pointer, nil, 0, pcerts, Int32(der.count), key)
         guard status == GNUTLS_E_SUCCESS else {
             gnutls_privkey_deinit(key)

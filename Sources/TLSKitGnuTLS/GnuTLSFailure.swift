@@ -39,6 +39,13 @@ enum GnuTLSFailure {
             return .plainHTTP(peer: peer, backendErrors: stack)
         }
         switch status {
+        case GNUTLS_E_PK_SIGN_FAILED:
+            if let signer = GnuTLSSigner.takeFailure() {
+                return TLSError(
+                    .handshake, "the TLS handshake with the \(peer) failed because this side's key could not sign: \(signer)",
+                    backendErrors: stack)
+            }
+            return TLSError(.handshake, "the TLS handshake with the \(peer) failed: this side's key could not sign (\(text))", backendErrors: stack)
         case GNUTLS_E_NO_CERTIFICATE_FOUND where side == .server, GNUTLS_E_CERTIFICATE_REQUIRED where side == .server:
             return .clientCertificateMissing(backendText: text, backendErrors: stack)
         case GNUTLS_E_PREMATURE_TERMINATION:

@@ -34,6 +34,8 @@ enum GnuTLSKeys {
                     try importURL(privkey, uri, passphrase: passphrase, field: field)
                     pinStorage = passphrase
                 }
+            case .signer(let signer):
+                try GnuTLSSigner.importKey(privkey, signer, field: field)
             }
         } catch {
             gnutls_privkey_deinit(privkey)

@@ -42,7 +42,7 @@ final class OpenSSLClientContext: TLSClientContext, @unchecked Sendable {
             SSL_CTX_sess_set_new_cb(ctx, newSessionCallback)
         }
         if let chain = configuration.certificateChain {
-            _ = try OpenSSLContextBuilder.useChain(chain, field: "certificateChain", ctx: ctx, loader: loader)
+            _ = try OpenSSLContextBuilder.useChain(chain, field: "certificateChain", ctx: ctx, loader: loader, isServer: false)
         }
         if configuration.ocspStapling != .ignore {
             // Ask for the server's OCSP response, and check it once the chain is verified.
@@ -146,7 +146,7 @@ final class OpenSSLServerContext: TLSServerContext, @unchecked Sendable {
             draft.ticketKeys = ticketKeys
             _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(draft.pointer, ticketKeyCallback)
             let chainField = origin.field(index)
-            let leaf = try OpenSSLContextBuilder.useChain(chain, field: chainField, ctx: draft.pointer, loader: loader)
+            let leaf = try OpenSSLContextBuilder.useChain(chain, field: chainField, ctx: draft.pointer, loader: loader, isServer: true)
             draft.leaf = leaf
             if let ocsp = chain.ocspResponse {
                 let response = try ocsp.load(field: "\(chainField).ocspResponse")

@@ -180,7 +180,7 @@ enum OpenSSLContextBuilder {
 
     /// Loads one signing chain into `ctx` and checks that key and certificate match.
     static func useChain(
-        _ chain: TLSSigningChain, field: String, ctx: OpaquePointer, loader: OpenSSLCredentialLoader
+        _ chain: TLSSigningChain, field: String, ctx: OpaquePointer, loader: OpenSSLCredentialLoader, isServer: Bool
     ) throws(TLSError) -> OpenSSLCertificateRef {
         let certs = try loader.certificates(chain.certificate, field: "\(field).certificate")
         var intermediates = Array(certs.dropFirst())
@@ -205,6 +205,12 @@ enum OpenSSLContextBuilder {
         guard SSL_CTX_use_PrivateKey(ctx, key.pointer) == 1 else {
             let entries = OpenSSLErrorStack.drain()
             let mismatch = entries.contains { $0.reason == X509_R_KEY_VALUES_MISMATCH || $0.reason == X509_R_KEY_TYPE_MISMATCH }
+            if mismatch, case .signer(let signer) = chain.privateKey.source {
+                throw TLSError(
+                    .configuration,
+                    "\(field): the public key of \(signer) is not the certificate's; give the certificate issued for the "
+                        + "signer's key", backendErrors: entries.map(\.text), feature: "\(field).privateKey")
+            }
             throw TLSError(
                 .configuration,
                 mismatch
@@ -219,6 +225,9 @@ enum OpenSSLContextBuilder {
                 "\(field): the private key does not match the certificate; check that the key and "
                     + "certificate files belong together",
                 backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: "\(field).privateKey")
+        }
+        if case .signer(let signer) = chain.privateKey.source {
+            try OpenSSLSigner.restrictSigning(ctx, to: signer, isServer: isServer, field: "\(field).privateKey")
         }
         return leaf
     }

@@ -133,6 +133,8 @@ struct OpenSSLCredentialLoader {
                 throw TLSError(.configuration, "\(field): no private key found at \(redact(uri))", feature: field)
             }
             return key
+        case .signer(let signer):
+            return try OpenSSLSigner.key(signer, library: library, field: field)
         }
     }
 

@@ -8,6 +8,8 @@ struct OpenSSLErrorEntry {
     let library: Int32
     let reason: Int32
     let text: String
+    /// The entry's own text (`ERR_raise_data`), redacted, when it has one.
+    var data: String? = nil
 }
 
 /// Reads OpenSSL's error queue. The queue is per thread: clear it before a call and drain
@@ -24,7 +26,9 @@ enum OpenSSLErrorStack {
             var buffer = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &buffer, buffer.count)
             var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            var own: String?
             if let data, flags & ERR_TXT_STRING != 0, data.pointee != 0 {
+                own = TLSRedaction.redactingPIN(String(cString: data))
                 text += " (\(String(cString: data)))"
             }
             // Error data can quote an identifier (a store that fell back to a file path
@@ -32,7 +36,7 @@ enum OpenSSLErrorStack {
             entries.append(
                 OpenSSLErrorEntry(
                     code: code, library: ERR_GET_LIB(code), reason: ERR_GET_REASON(code),
-                    text: TLSRedaction.redactingPIN(text)))
+                    text: TLSRedaction.redactingPIN(text), data: own))
         }
         return entries
     }
@@ -88,6 +92,13 @@ struct OpenSSLFailure {
                     + "the TPM, and a TPM reached without a resource manager has only 3 object slots; reach it through "
                     + "a resource manager: the kernel's /dev/tpmrm0 "
                     + "(OpenSSLProvider.tpm2(tcti: \"device:/dev/tpmrm0\")) or tpm2-abrmd (tcti: \"tabrmd:bus_type=system\")",
+                backendErrors: stack)
+        }
+
+        // A TLSSigner (this side's key) failed or returned a signature that does not verify.
+        if let signer = entries.first(where: { $0.library == ERR_LIB_USER && ($0.data?.hasPrefix("signer '") ?? false) })?.data {
+            return TLSError(
+                .handshake, "the TLS handshake with the \(peer) failed because this side's key could not sign: \(signer)",
                 backendErrors: stack)
         }
 

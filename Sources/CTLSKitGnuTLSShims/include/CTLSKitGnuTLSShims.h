@@ -22,4 +22,7 @@ const char *CTLSKitGnuTLSShims_GNUTLS_KP_TLS_WWW_CLIENT(void);
 // MARK: - Memory
 void CTLSKitGnuTLSShims_gnutls_free(void *pointer);
 
+// Keys that sign through Swift (logic, unlike the wrappers above): see that header.
+#include "CTLSKitGnuTLSSigner.h"
+
 #endif

@@ -30,6 +30,8 @@ int CTLSKitOpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version)
 long CTLSKitOpenSSLShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int CTLSKitOpenSSLShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 int CTLSKitOpenSSLShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);
+int CTLSKitOpenSSLShims_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list);
+int CTLSKitOpenSSLShims_SSL_CTX_set1_client_sigalgs_list(SSL_CTX *ctx, const char *list);
 long CTLSKitOpenSSLShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *));
 int CTLSKitOpenSSLShims_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg);
@@ -74,5 +76,8 @@ extern const unsigned int CTLSKitOpenSSLShims_MFD_CLOEXEC;
 
 // MARK: - Memory
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer);
+
+// The in-process signer provider (logic, unlike the wrappers above): see that header.
+#include "CTLSKitOpenSSLSigner.h"
 
 #endif

@@ -1,0 +1,83 @@
+internal import CTLSKitGnuTLS
+internal import CTLSKitGnuTLSShims
+import TLSKit
+
+/// Keys held by a ``TLSSigner``: `gnutls_privkey_import_ext4` with a hash-signing callback
+/// (CTLSKitGnuTLSSigner) that calls back here with a digest.
+enum GnuTLSSigner {
+    private static let callbacksSet: Bool = {
+        CTLSKitGnuTLSSigner_set_callbacks(signCallback, releaseCallback)
+        return true
+    }()
+
+    /// Makes `privkey` sign through `signer`.
+    static func importKey(_ privkey: gnutls_privkey_t, _ signer: TLSAnySigner, field: String) throws(TLSError) {
+        try signer.checkForContext(field: field)
+        precondition(callbacksSet)
+        let schemes = signer.base.signatureSchemes.filter { TLSAnySigner.backendSchemes.contains($0) }.map(\.rawValue)
+        let publicKey = signer.base.publicKey
+        let retained = Unmanaged.passRetained(SignerBox(signer)).toOpaque()
+        var message = [CChar](repeating: 0, count: 512)
+        let status = publicKey.withUnsafeBufferPointer { spki in
+            schemes.withUnsafeBufferPointer { list in
+                CTLSKitGnuTLSSigner_import(
+                    privkey, spki.baseAddress, spki.count, list.baseAddress, list.count, signer.name, retained, &message,
+                    message.count)
+            }
+        }
+        guard status == 0 else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw TLSError(
+                .configuration, "\(field): \(signer) cannot be used: \(text.isEmpty ? String(cString: gnutls_strerror(status)) : text)",
+                feature: field)
+        }
+    }
+
+    /// Whether the signer's public key is the certificate's.
+    static func matches(_ signer: TLSAnySigner, certificateKey: gnutls_pubkey_t) -> Bool {
+        let spki = signer.base.publicKey
+        return spki.withUnsafeBufferPointer { CTLSKitGnuTLSSigner_same_key(certificateKey, $0.baseAddress, $0.count) } == 1
+    }
+
+    /// The last signer failure on this thread, if the handshake failed because of one.
+    static func takeFailure() -> String? {
+        guard let text = CTLSKitGnuTLSSigner_take_failure(), text.pointee != 0 else { return nil }
+        return String(cString: text)
+    }
+}
+
+private final class SignerBox {
+    let signer: TLSAnySigner
+    init(_ signer: TLSAnySigner) { self.signer = signer }
+}
+
+private let signCallback: CTLSKitGnuTLSSigner_sign_fn = { opaque, scheme, digest, digestLength, out, capacity, written, message, messageCapacity in
+    guard let opaque, let written else { return 0 }
+    let box = Unmanaged<SignerBox>.fromOpaque(opaque).takeUnretainedValue()
+    let input = digest.map { Array(UnsafeBufferPointer(start: $0, count: digestLength)) } ?? []
+    let failure: String
+    switch box.signer.signForBackend(digest: input, scheme: TLSSignatureScheme(rawValue: scheme)) {
+    case .success(let signature):
+        if let out, signature.count <= capacity {
+            signature.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: signature.count) }
+            written.pointee = signature.count
+            return 1
+        }
+        failure = "\(box.signer) returned \(signature.count) bytes, more than a signature can be (\(capacity))"
+    case .failure(let error):
+        failure = error.message
+    }
+    if let message, messageCapacity > 0 {
+        let bytes = Array(failure.utf8.prefix(messageCapacity - 1))
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { message.update(from: $0.baseAddress!, count: bytes.count) }
+        }
+        message[bytes.count] = 0
+    }
+    return 0
+}
+
+private let releaseCallback: CTLSKitGnuTLSSigner_release_fn = { opaque in
+    guard let opaque else { return }
+    Unmanaged<SignerBox>.fromOpaque(opaque).release()
+}
