@@ -184,6 +184,17 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "example-remote-signer",
+            dependencies: [
+                "TLSKit", "TLSKitIO", "TLSKitOpenSSL",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Examples/RemoteSigner",
+            exclude: ["README.md"],
+            swiftSettings: strictSettings
+        ),
 
         .testTarget(
             name: "TLSKitTests",

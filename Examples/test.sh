@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every example against real peers: curl against the NIO HTTPS server, the HTTPS GET
-# client directly and through tinyproxy (HTTP CONNECT), the NIOAsyncChannel echo pair.
+# client directly and through tinyproxy (HTTP CONNECT), the NIOAsyncChannel echo pair, curl
+# against the server whose key is in a signing daemon.
 #   Examples/test.sh BIN_DIR      (BIN_DIR: `swift build --show-bin-path`)
 # Needs openssl, curl and tinyproxy; a missing tool is a failure, not a skip.
 set -uo pipefail
@@ -98,6 +99,38 @@ else fail "NIOAsyncChannel echo client and server" "$out $(cat "$WORK/echo.out.e
 out=$(timeout 15 "$BIN/example-nio-async-echo" client "127.0.0.1:$PORT" --ca "$WORK/other-ca.pem" --server-name localhost 2>&1); status=$?
 if [ $status -eq 1 ] && echo "$out" | grep -q "certificateVerification"; then ok "NIOAsyncChannel echo client refuses an untrusted server"
 else fail "NIOAsyncChannel echo client refuses an untrusted server" "exit $status: $out"; fi
+
+# --- the server's key in another process: a signing daemon on a Unix socket ------------------
+# The daemon reads the key, then the key file is deleted: the server is never told where a key
+# is and could not open one if it tried.
+cp "$WORK/leaf.key" "$WORK/daemon.key"
+start_line() {  # like start, for a line other than "listening on"
+    local out=$1 pattern=$2; shift 2
+    "$@" > "$out" 2> "$out.err" &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do grep -q "$pattern" "$out" && return 0; sleep 0.05; done
+    echo "did not start: $(cat "$out.err")" >&2
+    return 1
+}
+start_line "$WORK/daemon.out" "^signing on" "$BIN/example-remote-signer" daemon --key "$WORK/daemon.key" --socket "$WORK/signer.sock"
+DAEMON_PID=${PIDS[-1]}
+rm -f "$WORK/daemon.key"
+start "$WORK/remote.out" "$BIN/example-remote-signer" serve --cert "$WORK/leaf.pem" --socket "$WORK/signer.sock" --listen 127.0.0.1:0
+REMOTE_PORT=$PORT
+for version in 1.3 1.2; do
+    out=$(curl -sS --max-time 10 --cacert "$WORK/ca.pem" --tlsv$version --tls-max $version \
+        --resolve "localhost:$REMOTE_PORT:127.0.0.1" "https://localhost:$REMOTE_PORT/" 2>&1)
+    if [ "$out" = "signed by the daemon, over TLSv$version" ]; then ok "remote signer: curl gets TLS $version from a server whose key is in the daemon"
+    else fail "remote signer: curl gets TLS $version from a server whose key is in the daemon" "$out $(cat "$WORK/remote.out.err")"; fi
+done
+if [ "$(grep -c '^signed [0-9]* digest' "$WORK/daemon.out.err")" = 2 ]; then ok "remote signer: the daemon made one signature per handshake"
+else fail "remote signer: the daemon made one signature per handshake" "$(cat "$WORK/daemon.out.err")"; fi
+kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+out=$(curl -sS --max-time 10 --cacert "$WORK/ca.pem" --resolve "localhost:$REMOTE_PORT:127.0.0.1" "https://localhost:$REMOTE_PORT/" 2>&1); status=$?
+for _ in $(seq 1 100); do grep -q "could not sign" "$WORK/remote.out.err" && break; sleep 0.05; done
+if [ $status -ne 0 ] && grep -q "could not sign: signer 'daemon at .*' failed to sign for .*cannot reach the signing daemon" "$WORK/remote.out.err"
+then ok "remote signer: with the daemon gone, the handshake fails and the server names the signer"
+else fail "remote signer: with the daemon gone, the handshake fails and the server names the signer" "exit $status: $out $(cat "$WORK/remote.out.err")"; fi
 
 echo
 echo "$passed passed, $failed failed"
