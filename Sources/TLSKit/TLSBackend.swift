@@ -200,6 +200,9 @@ public struct TLSFeature: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// OCSP stapling: servers staple ``TLSSigningChain/ocspResponse``; clients verify what
     /// is stapled (``TLSClientConfiguration/ocspStapling``).
     public static let ocspStapling = TLSFeature(rawValue: "ocspStapling")
+    /// Private keys held by a ``TLSSigner`` (``TLSPrivateKey/signer(_:name:)``): the backend
+    /// hands it digests to sign.
+    public static let customSigners = TLSFeature(rawValue: "customSigners")
 
     public var description: String { rawValue }
 }

@@ -44,7 +44,7 @@ public struct GnuTLSBackend: TLSBackend {
                 .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
                 .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
                 .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .pkcs11Keys,
-                .certificateResolver, .certificateRotation, .ocspStapling,
+                .certificateResolver, .certificateRotation, .ocspStapling, .customSigners,
             ],
             cipherSuites: GnuTLSSuites.shared.all.map(\.suite),  // anonymous, NULL, PSK and SRP suites left out
             keyExchangeGroups: GnuTLSGroups.table.map(\.group),

@@ -61,7 +61,7 @@ public struct OpenSSLBackend: TLSBackend {
             .sansIO, .alpn, .serverNameSelection, .clientCertificates, .systemTrustStore,
             .customTrustStore, .tls12CipherSuites, .tls13CipherSuites, .keyExchangeGroups,
             .ipAddressVerification, .keyIdentifiers, .encryptedKeys, .exactCipherSuiteSelection, .verificationTime,
-            .certificateResolver, .certificateRotation, .ocspStapling,
+            .certificateResolver, .certificateRotation, .ocspStapling, .customSigners,
         ]
         if schemes.contains("pkcs11") || library.engine(for: "pkcs11:") != nil { features.insert(.pkcs11Keys) }
         if schemes.contains("handle") { features.insert(.tpmKeys) }
