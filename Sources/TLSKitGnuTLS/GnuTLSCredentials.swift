@@ -131,6 +131,9 @@ final class GnuTLSCredentials: @unchecked Sendable {
                     + "signer's key", feature: "\(field).privateKey")
         }
         let status = gnutls_certificate_set_key(pointer, nil, 0, pcerts, Int32(der.count), key)
+        // GnuTLS's key/certificate check signs once with the key; a signer's failure there is
+        // not this thread's next handshake's (GnuTLSFailure reads the last one).
+        if case .signer = chain.privateKey.source { _ = GnuTLSSigner.takeFailure() }
         guard status == GNUTLS_E_SUCCESS else {
             gnutls_privkey_deinit(key)
             if status == GNUTLS_E_CERTIFICATE_KEY_MISMATCH {
