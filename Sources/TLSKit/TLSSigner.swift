@@ -31,7 +31,9 @@ public protocol TLSSigner: Sendable {
     /// a mismatch is refused when the context is built.
     var publicKey: [UInt8] { get }
     /// The schemes this signer can produce. A backend picks only among these (and those
-    /// the peer offers); a handshake for which none fits fails with `handshakeFailure`.
+    /// the peer offers); a handshake for which none fits fails with a `handshake` error and a
+    /// `handshake_failure` alert (for example TLS 1.3, which signs with RSA-PSS only, and a
+    /// signer that lists only `rsa_pkcs1_*` schemes).
     var signatureSchemes: [TLSSignatureScheme] { get }
     /// Signs `digest` for `scheme` (see the type's documentation for the formats).
     /// A thrown error fails the handshake; its description becomes part of the `TLSError`.
