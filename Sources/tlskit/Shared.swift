@@ -11,6 +11,14 @@ import X509
 import TLSKitGnuTLS
 #endif
 
+// stat's fields and S_IFMT: the release build (MemberImportVisibility) does not see them
+// through Foundation.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Options every subcommand that builds a context shares.
 struct BackendOptions: ParsableArguments {
     @Option(help: "TLS backend: openssl, or gnutls when built with --traits GnuTLS.")
