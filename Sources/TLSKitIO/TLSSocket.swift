@@ -209,6 +209,12 @@ public final class TLSSocket {
             try connection.completeVerification(verdict)
             return
         }
+        throw refuseUnansweredVerification(pending, deadline)
+    }
+
+    /// A verification that did not answer in time: rejected (the alert is sent), and the
+    /// error to throw.
+    func refuseUnansweredVerification(_ pending: TLSPendingVerification, _ deadline: Deadline?) -> TLSError {
         let error = TLSError(
             .timeout,
             "the verification policy '\(pending.policyNames.first ?? "?")' did not answer within the handshake's time-out "
@@ -216,7 +222,7 @@ public final class TLSSocket {
         try? connection.completeVerification(pending.rejected("no verdict: \(error.message)"))
         _ = try? connection.handshake()  // queues the alert
         try? flush()
-        throw error
+        return error
     }
 
     /// Sends all of `bytes` (encrypting, then writing to the socket).

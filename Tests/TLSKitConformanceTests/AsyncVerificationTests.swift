@@ -1,6 +1,8 @@
 import Synchronization
 import TLSKit
+import TLSKitInsecure
 import TLSKitTestSupport
+import TLSKitX509
 import Testing
 
 /// Asynchronous verification policies at the sans-I/O level: the handshake is suspended
@@ -206,5 +208,47 @@ struct AsyncVerificationTests {
         #expect(pair.handshake())
         #expect(pair.client.connectionInfo?.resumed == false)
         #expect(calls.all.map(\.resumed) == [false, true, false])
+    }
+
+    // MARK: webPKI
+
+    /// webPKI() is an asynchronous policy: an opted-in driver gets the handshake back while
+    /// swift-certificates' verifier runs (no semaphore, no thread waiting), and its verdict
+    /// completes it; without opting in it still decides inside the handshake call.
+    @Test(arguments: TestBackends.all)
+    func webPKISuspendsTheHandshakeInsteadOfBlocking(backend: BackendUnderTest) async throws {
+        #expect(TLSVerificationPolicy.webPKI().isAsynchronous)
+        let b = try backend.make()
+        let client = try b.makeClientContext(Fixtures.clientConfig(), hooks: .webPKI())
+        let server = try b.makeServerContext(Fixtures.serverConfig())
+        let pair = try ConnectionPair(client: client, server: server)
+        pair.client.enableAsynchronousVerification()
+        #expect(!pair.handshake())
+        #expect(try pair.client.handshake() == .verificationPending)
+        let pending = try #require(pair.client.pendingVerification)
+        #expect(pending.policyNames == ["webPKI"])
+        let verdict = await pending.evaluate()
+        #expect(verdict.isAccepted, "\(verdict)")
+        try pair.client.completeVerification(verdict)
+        #expect(pair.handshake())
+
+        #expect(try ConnectionPair(client: client, server: server).handshake(), "the blocking path still works")
+    }
+
+    @Test(arguments: TestBackends.all)
+    func webPKIRejectionThroughTheSuspendedPathNamesThePolicy(backend: BackendUnderTest) async throws {
+        var config = Fixtures.clientConfig()
+        config.insecurelyDisableCertificateVerification()  // webPKI needs a verified chain: it must reject
+        let b = try backend.make()
+        let pair = try ConnectionPair(
+            client: b.makeClientContext(config, hooks: .webPKI()), server: b.makeServerContext(Fixtures.serverConfig()))
+        pair.client.enableAsynchronousVerification()
+        #expect(!pair.handshake())
+        let pending = try #require(pair.client.pendingVerification)
+        try pair.client.completeVerification(await pending.evaluate())
+        #expect(!pair.handshake())
+        let error = try #require(pair.clientError)
+        #expect(error.message.contains("webPKI") && error.message.contains("did not verify the chain"), "\(error)")
+        #expect(pair.serverError != nil, "the server was told with an alert")
     }
 }
