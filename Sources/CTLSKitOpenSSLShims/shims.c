@@ -76,3 +76,6 @@ void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
  * configuration (it may hold provider settings such as a PIN source). */
 const unsigned int CTLSKitOpenSSLShims_MFD_CLOEXEC = MFD_CLOEXEC;
 int CTLSKitOpenSSLShims_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags | MFD_CLOEXEC); }
+
+/* SSL_set_retry_verify is a macro over SSL_ctrl in OpenSSL 3.0. */
+int CTLSKitOpenSSLShims_SSL_set_retry_verify(SSL *ssl) { return SSL_set_retry_verify(ssl) ? 1 : 0; }

@@ -68,9 +68,9 @@ public struct TLSContextHooks: Sendable {
     /// when the client sent a certificate. Default `nil`.
     ///
     /// The hook runs synchronously on the thread driving the connection; keep it fast and
-    /// do not block. Neither backend suspends the handshake for it today: OpenSSL 3's
-    /// retry-verify could (future work; it needs a "verification pending" result in
-    /// ``TLSConnection``), GnuTLS has no equivalent.
+    /// do not block. A check that must wait (a network service) belongs in an asynchronous
+    /// policy instead: ``TLSVerificationPolicy/init(name:evaluateAsync:)``, for which a
+    /// client's handshake can be suspended (``TLSHandshakeStatus/verificationPending``).
     public var verifyPeer: (@Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision)?
     /// Servers: picks the chain to present for each full handshake, from the client's
     /// server name, signature schemes and ALPN offer (as Go's `GetCertificate`, rustls'

@@ -51,9 +51,34 @@ public protocol TLSConnection: AnyObject {
 
     /// Advances the handshake as far as the input allows.
     ///
-    /// - Returns: ``TLSHandshakeStatus/complete`` once done (later calls return it at once).
+    /// - Returns: ``TLSHandshakeStatus/complete`` once done (later calls return it at once);
+    ///   ``TLSHandshakeStatus/verificationPending`` only after
+    ///   ``enableAsynchronousVerification()``, while an asynchronous policy's verdict is awaited
+    ///   (calling again before ``completeVerification(_:)`` returns it again and changes nothing).
     /// - Throws: a ``TLSError`` that names why the handshake failed; sticky.
     func handshake() throws(TLSError) -> TLSHandshakeStatus
+    /// Opts in to suspended verification: from now on ``handshake()`` may return
+    /// ``TLSHandshakeStatus/verificationPending`` instead of waiting inside the call for an
+    /// asynchronous ``TLSVerificationPolicy``. Call it before the first ``handshake()``, and
+    /// only from a driver that handles that status (see <doc:SansIOContract>). Without it,
+    /// asynchronous policies run to completion on TLSKit's verifier thread while
+    /// ``handshake()`` waits.
+    ///
+    /// Backends suspend client handshakes (OpenSSL 3's retry-verify, GnuTLS's re-entrant
+    /// verify function); a server's handshake still waits inside the call.
+    func enableAsynchronousVerification()
+    /// The verification the handshake is suspended for, between a ``handshake()`` that
+    /// returned ``TLSHandshakeStatus/verificationPending`` and the one after
+    /// ``completeVerification(_:)``; `nil` otherwise.
+    var pendingVerification: TLSPendingVerification? { get }
+    /// Hands the verdict of ``pendingVerification`` to the engine; the next ``handshake()``
+    /// acts on it: an acceptance lets the handshake go on, a rejection fails it with the alert
+    /// for the peer and a ``TLSError/Code/certificateVerification`` error (reason
+    /// ``TLSVerificationFailure/Reason/rejectedByHook``) naming the policy.
+    ///
+    /// - Throws: ``TLSError/Code/invalidState`` when nothing is pending, when the verdict
+    ///   belongs to another verification, or when one was already given; the sticky error.
+    func completeVerification(_ verdict: TLSVerificationVerdict) throws(TLSError)
     /// Whether the handshake has completed.
     var isHandshakeComplete: Bool { get }
 
@@ -113,6 +138,26 @@ public enum TLSHandshakeStatus: Hashable, Sendable {
     /// The engine needs bytes from the peer: ``TLSConnection/receive(_:)`` them, then call
     /// again.
     case needsInput
+    /// The handshake waits for an asynchronous verification policy (only after
+    /// ``TLSConnection/enableAsynchronousVerification()``). Run
+    /// ``TLSConnection/pendingVerification``'s ``TLSPendingVerification/evaluate()`` without
+    /// blocking the driving thread, pass the verdict to
+    /// ``TLSConnection/completeVerification(_:)``, then call again. Meanwhile, keep draining
+    /// output and receiving input (it is buffered, not processed), and bound the wait with
+    /// the handshake's deadline.
+    case verificationPending
+}
+
+extension TLSConnection {
+    /// Default for connections that cannot suspend verification: nothing changes, and
+    /// asynchronous policies run inside ``handshake()``.
+    public func enableAsynchronousVerification() {}
+    /// Default: never pending.
+    public var pendingVerification: TLSPendingVerification? { nil }
+    /// Default: nothing is ever pending, so this throws ``TLSError/Code/invalidState``.
+    public func completeVerification(_ verdict: TLSVerificationVerdict) throws(TLSError) {
+        throw TLSError(.invalidState, "completeVerification(_:): this connection never suspends its handshake for verification")
+    }
 }
 
 /// The result of ``TLSConnection/read(into:)``.

@@ -6,6 +6,9 @@ package enum TLSDriveOutcome<Value> {
     case wouldBlockOnRead
     /// The transport takes no output now: call again once it is writable.
     case wouldBlockOnWrite
+    /// The handshake waits for this verification (the connection's driver opted in with
+    /// `enableAsynchronousVerification()`): run it, complete it, then call again.
+    case verificationPending(TLSPendingVerification)
 }
 
 /// The one loop every adapter drives the engine with (blocking and non-blocking sockets,
@@ -38,6 +41,11 @@ extension TLSConnection {
             case .complete: return .done(())
             case .outputPending: continue
             case .needsInput: if try !fill() { return .wouldBlockOnRead }
+            case .verificationPending:
+                guard let pending = pendingVerification else {
+                    throw TLSError(.internal, "the handshake reported a pending verification but none is pending")
+                }
+                return .verificationPending(pending)
             }
         }
     }

@@ -53,13 +53,19 @@ package struct TLSSessionAuthentication: Sendable {
             if at > validity.upperBound { return "the peer's certificate has expired since it was verified" }
             if at < validity.lowerBound { return "the peer's certificate is not valid yet" }
         }
-        if let checks, !peerCertificates.isEmpty {
-            let request = TLSPeerVerificationRequest(
-                side: side, peerCertificates: peerCertificates, serverName: serverName, applicationProtocol: nil,
-                verifiedChain: verifiedChain, backendVerification: verification, resumed: true)
+        if let checks, let request = resumptionRequest(side: side, serverName: serverName) {
             if let failure = checks.evaluate(request) { return failure.backendText }
         }
         return nil
+    }
+
+    /// What the policies are asked before this session is resumed; `nil` when the peer
+    /// presented no certificate (there is nothing to ask about).
+    package func resumptionRequest(side: TLSSide, serverName: String?) -> TLSPeerVerificationRequest? {
+        guard !peerCertificates.isEmpty else { return nil }
+        return TLSPeerVerificationRequest(
+            side: side, peerCertificates: peerCertificates, serverName: serverName, applicationProtocol: nil,
+            verifiedChain: verifiedChain, backendVerification: verification, resumed: true)
     }
 }
 

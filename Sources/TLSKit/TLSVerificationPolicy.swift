@@ -20,24 +20,64 @@
 /// Ready-made policies are in TLSKitX509: `TLSVerificationPolicy.webPKI()` (the Web PKI
 /// profile) and `.allowPeers(_:)` (who the peer may be, by ``TLSPeerIdentityPattern``).
 ///
-/// A policy runs synchronously on the thread driving the connection; keep it fast and do
-/// not block.
+/// **Synchronous and asynchronous policies.** A policy made with
+/// ``init(name:evaluate:)`` runs synchronously on the thread driving the connection; keep it
+/// fast and do not block. A policy made with ``init(name:evaluateAsync:)`` may wait (for an
+/// OCSP responder, a CT log, an allow-list service):
+/// - when the connection's driver opted in with ``TLSConnection/enableAsynchronousVerification()``
+///   (TLSKitNIO's `TLSChannelHandler`, TLSKitIO's `TLSSocket` and `TLSStream` do), a client's
+///   handshake is suspended: ``TLSConnection/handshake()`` returns
+///   ``TLSHandshakeStatus/verificationPending``, the driver runs the check without blocking
+///   its thread and completes it with ``TLSConnection/completeVerification(_:)``;
+/// - otherwise (a server, or a driver that did not opt in) the check runs to completion on
+///   TLSKit's own verifier thread while the handshake call waits for it, as a blocking
+///   policy would.
+/// Either way the policy is consulted at the same points as a synchronous one — resumptions
+/// included — and the handshake never goes on before it answered: a verdict that does not
+/// come is never an acceptance.
+///
+/// Policies run in order; the first rejection wins, whether the policies are synchronous or
+/// asynchronous.
 public struct TLSVerificationPolicy: Sendable, CustomStringConvertible {
     /// A short name for errors and logs (`webPKI`, `allowPeers`, …).
     public var name: String
-    /// The check.
+    /// The check, run synchronously. For an asynchronous policy it runs
+    /// ``evaluateAsync`` to completion on TLSKit's verifier thread and waits for it.
     public var evaluate: @Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision
+    /// The asynchronous check of a policy made with ``init(name:evaluateAsync:)``; `nil`
+    /// for a synchronous policy.
+    public private(set) var evaluateAsync: (@Sendable (TLSPeerVerificationRequest) async -> TLSPeerVerificationDecision)?
 
-    /// A policy with a name and a check.
+    /// A policy with a name and a synchronous check.
     public init(name: String, evaluate: @escaping @Sendable (TLSPeerVerificationRequest) -> TLSPeerVerificationDecision) {
         self.name = name
         self.evaluate = evaluate
+        self.evaluateAsync = nil
     }
 
-    public var description: String { "TLSVerificationPolicy(\(name))" }
+    /// A policy with a name and an asynchronous check, one that may wait without blocking a
+    /// thread (see the type's documentation for when the handshake is suspended for it).
+    ///
+    /// The check may run on any thread, and may still be running when the connection is
+    /// closed: its result is then ignored. It should honour task cancellation.
+    public init(
+        name: String, evaluateAsync: @escaping @Sendable (TLSPeerVerificationRequest) async -> TLSPeerVerificationDecision
+    ) {
+        self.name = name
+        self.evaluateAsync = evaluateAsync
+        self.evaluate = { request in
+            TLSVerifierThread.shared.runBlocking { await evaluateAsync(request) }
+                ?? .reject("the asynchronous check cannot wait for itself on TLSKit's verifier thread")
+        }
+    }
+
+    /// Whether the policy was made with ``init(name:evaluateAsync:)``.
+    public var isAsynchronous: Bool { evaluateAsync != nil }
+
+    public var description: String { "TLSVerificationPolicy(\(name)\(isAsynchronous ? ", async" : ""))" }
 }
 
-/// The checks a context runs after the backend's verification, composed once when the
+/// The checks a context runs after the backend's own verification, composed once when the
 /// context is built. `package`: what backends call.
 package struct TLSPeerChecks: Sendable {
     private let policies: [TLSVerificationPolicy]
@@ -50,17 +90,65 @@ package struct TLSPeerChecks: Sendable {
         policies = all
     }
 
-    /// Runs every policy in order; the first rejection wins, as a failure naming the policy.
+    /// Whether any policy is asynchronous.
+    package var hasAsynchronousPolicies: Bool { policies.contains { $0.isAsynchronous } }
+
+    /// The names of the policies from `index` on.
+    package func names(from index: Int) -> [String] { policies[index...].map(\.name) }
+
+    /// Runs every policy in order, synchronously (asynchronous ones to completion on the
+    /// verifier thread); the first rejection wins, as a failure naming the policy.
     package func evaluate(_ request: TLSPeerVerificationRequest) -> TLSVerificationFailure? {
         for policy in policies {
-            if case .reject(let why) = policy.evaluate(request) {
-                return TLSVerificationFailure(
-                    reason: .rejectedByHook, backendText: "verification policy '\(policy.name)': \(why)",
-                    peerCertificates: request.peerCertificates)
-            }
+            if case .reject(let why) = policy.evaluate(request) { return Self.failure(policy.name, why, request) }
         }
         return nil
     }
+
+    /// Runs the policies in order up to the first asynchronous one. Returns the first
+    /// rejection, or the index to go on from asynchronously (`nil`: every policy accepted).
+    package func evaluateSynchronousPart(_ request: TLSPeerVerificationRequest) -> (failure: TLSVerificationFailure?, next: Int?) {
+        for (index, policy) in policies.enumerated() {
+            if policy.isAsynchronous { return (nil, index) }
+            if case .reject(let why) = policy.evaluate(request) { return (Self.failure(policy.name, why, request), nil) }
+        }
+        return (nil, nil)
+    }
+
+    /// Runs the policies from `index` on, in order, awaiting the asynchronous ones; the first
+    /// rejection wins. A cancelled task rejects (fail closed).
+    package func evaluate(_ request: TLSPeerVerificationRequest, from index: Int) async -> TLSVerificationFailure? {
+        for policy in policies[index...] {
+            let decision: TLSPeerVerificationDecision
+            if let check = policy.evaluateAsync { decision = await check(request) } else { decision = policy.evaluate(request) }
+            if case .reject(let why) = decision { return Self.failure(policy.name, why, request) }
+            if Task.isCancelled { return Self.failure(policy.name, "the verification was cancelled", request) }
+        }
+        return nil
+    }
+
+    /// As ``evaluate(_:from:)``, run to completion on TLSKit's verifier thread while the
+    /// caller waits.
+    package func evaluateBlocking(_ request: TLSPeerVerificationRequest, from index: Int) -> TLSVerificationFailure? {
+        let checks = self
+        let outcome = TLSVerifierThread.shared.runBlocking { TLSFailureBox(await checks.evaluate(request, from: index)) }
+        guard let outcome else {
+            return Self.failure(
+                policies[index].name, "the asynchronous check cannot wait for itself on TLSKit's verifier thread", request)
+        }
+        return outcome.failure
+    }
+
+    static func failure(_ name: String, _ why: String, _ request: TLSPeerVerificationRequest) -> TLSVerificationFailure {
+        TLSVerificationFailure(
+            reason: .rejectedByHook, backendText: "verification policy '\(name)': \(why)", peerCertificates: request.peerCertificates)
+    }
+}
+
+/// A failure or none, as one `Sendable` value.
+struct TLSFailureBox: Sendable {
+    let failure: TLSVerificationFailure?
+    init(_ failure: TLSVerificationFailure?) { self.failure = failure }
 }
 
 extension TLSContextHooks {

@@ -75,9 +75,18 @@ extension GnuTLSConnection {
             let request = TLSPeerVerificationRequest(
                 side: side, peerCertificates: chain, serverName: peerName(), applicationProtocol: alpn(),
                 verifiedChain: path, backendVerification: verification)
-            if let failure = checks.evaluate(request) {
+            // Suspension: GnuTLS keeps its handshake state at the verify step when this
+            // returns GNUTLS_E_AGAIN and calls it again on the next gnutls_handshake, which
+            // then takes the verdict. Clients only, as with OpenSSL.
+            let isClient = side == .client
+            switch suspension.run(checks, request, suspend: { isClient }) {
+            case .rejected(let failure):
                 verificationFailure = failure
                 return -1
+            case .pending:
+                return GNUTLS_E_AGAIN
+            case .accepted:
+                break
             }
         }
         authentication = TLSSessionAuthentication(

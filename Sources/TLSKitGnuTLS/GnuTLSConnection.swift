@@ -56,6 +56,11 @@ final class GnuTLSConnection: TLSConnection {
     private(set) var contract = TLSConnectionState()
     private var peerClosed = false
     private var info: TLSConnectionInfo?
+    /// Asynchronous policies: whether the driver opted in, and what the handshake waits for.
+    var suspension = TLSVerificationSuspension()
+    /// Clients: the ticket taken from the cache, not yet offered: the policies are asked
+    /// about it when the handshake starts (they may be asynchronous).
+    private var resumptionCandidate: (ticket: GnuTLSSessionTicket, authentication: TLSSessionAuthentication)?
 
     init(
         state: GnuTLSContextState, owner: AnyObject, serverName: TLSServerName?, server: GnuTLSServerContext? = nil,
@@ -139,12 +144,12 @@ final class GnuTLSConnection: TLSConnection {
             guard status == GNUTLS_E_SUCCESS else { throw GnuTLSFailure.internalError("gnutls_session_ticket_enable_server", status) }
         } else if let sessions = state.sessions, let name = serverName?.description {
             // Offer a ticket only while the server may be trusted without seeing its
-            // certificate again: young enough, its certificate still valid, the policies agree.
+            // certificate again: young enough and its certificate still valid here; whether
+            // the policies agree is asked when the handshake starts (see resolveResumption).
             if let (ticket, remembered) = sessions.takeResumable(
-                for: name, maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: state.checks)
+                for: name, maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: nil)
             {
-                ticket.data.withUnsafeBytes { raw in _ = gnutls_session_set_data(session, raw.baseAddress, raw.count) }
-                authentication = remembered
+                resumptionCandidate = (ticket, remembered)
             }
             // TLS 1.3 tickets arrive after the handshake: keep each one as it comes.
             gnutls_handshake_set_hook_function(
@@ -184,10 +189,21 @@ final class GnuTLSConnection: TLSConnection {
     func handshake() throws(TLSError) -> TLSHandshakeStatus {
         try contract.checkUsable()
         if contract.handshakeDone { return .complete }
+        if suspension.isWaiting { return .verificationPending }
+        if resumptionCandidate != nil, !resolveResumption() { return .verificationPending }
         var rounds = 0
         while true {
             rounds += 1
             let status = gnutls_handshake(session)
+            if suspension.isWaiting {
+                // The verify function asked to suspend; GnuTLS calls it again on the next
+                // gnutls_handshake. Anything but "again" would go on without the verdict.
+                guard status == GNUTLS_E_AGAIN else {
+                    throw contract.fail(
+                        TLSError(.internal, "GnuTLS did not suspend the handshake for an asynchronous verification policy; the handshake is refused"))
+                }
+                return .verificationPending
+            }
             if status == GNUTLS_E_SUCCESS {
                 let resumed = gnutls_session_is_resumed(session) != 0
                 if side == .server, resumed, let refusal = recheckResumedClient() {
@@ -211,6 +227,36 @@ final class GnuTLSConnection: TLSConnection {
             if gnutls_error_is_fatal(status) == 0 { continue }  // e.g. a warning alert
             throw fail(status, phase: .handshake)
         }
+    }
+
+    func enableAsynchronousVerification() { suspension.enabled = true }
+
+    var pendingVerification: TLSPendingVerification? { suspension.isWaiting ? suspension.pending : nil }
+
+    func completeVerification(_ verdict: TLSVerificationVerdict) throws(TLSError) {
+        try contract.checkUsable()
+        try suspension.complete(verdict)
+    }
+
+    /// Clients, before the first flight: asks the policies whether the remembered session
+    /// may be offered; an accepted ticket is given to GnuTLS, a refused one dropped (the
+    /// handshake is then a full one). Returns `false` while an asynchronous policy's verdict
+    /// is awaited.
+    private func resolveResumption() -> Bool {
+        guard let (ticket, remembered) = resumptionCandidate else { return true }
+        if let checks = state.checks, let request = remembered.resumptionRequest(side: .client, serverName: serverName?.description) {
+            switch suspension.run(checks, request, suspend: { true }) {
+            case .pending: return false
+            case .rejected:
+                resumptionCandidate = nil
+                return true
+            case .accepted: break
+            }
+        }
+        resumptionCandidate = nil
+        ticket.data.withUnsafeBytes { raw in _ = gnutls_session_set_data(session, raw.baseAddress, raw.count) }
+        authentication = remembered
+        return true
     }
 
     // MARK: Application data

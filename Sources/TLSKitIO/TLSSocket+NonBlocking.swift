@@ -22,11 +22,18 @@ extension TLSSocket {
     /// Advances the handshake without blocking.
     ///
     /// - Returns: `.completed(0)` once it is done; a would-block result otherwise.
+    ///
+    /// A client's asynchronous verification policy is waited for here, on TLSKit's verifier
+    /// thread, within the socket's time-out (as in ``handshake()``).
     public func tryHandshake() throws(TLSError) -> TLSIOResult {
-        switch try connection.driveHandshake(flush: tryFlushPending, fill: tryFill) {
-        case .done: return .completed(0)
-        case .wouldBlockOnRead: return .wouldBlockOnRead
-        case .wouldBlockOnWrite: return .wouldBlockOnWrite
+        if !connection.isHandshakeComplete { connection.enableAsynchronousVerification() }
+        while true {
+            switch try connection.driveHandshake(flush: tryFlushPending, fill: tryFill) {
+            case .done: return .completed(0)
+            case .wouldBlockOnRead: return .wouldBlockOnRead
+            case .wouldBlockOnWrite: return .wouldBlockOnWrite
+            case .verificationPending(let pending): try completeVerificationBlocking(pending, handshakeDeadline())
+            }
         }
     }
 
@@ -43,6 +50,7 @@ extension TLSSocket {
         case .done: return .closed
         case .wouldBlockOnRead: return .wouldBlockOnRead
         case .wouldBlockOnWrite: return .wouldBlockOnWrite
+        case .verificationPending: return .wouldBlockOnRead  // reads never suspend for verification
         }
     }
 

@@ -166,9 +166,25 @@ public final class TLSSocket {
     /// - Throws: the handshake's error (after sending the alert that tells the peer why);
     ///   `TLSError.Code.timeout` when the whole handshake takes longer than the socket's
     ///   time-out, however the peer spaces its bytes.
+    ///
+    /// A client's asynchronous verification policies run on TLSKit's verifier thread while
+    /// this waits, within the same deadline: a policy that has not answered when it passes
+    /// fails the handshake (the peer gets an alert) with `TLSError.Code.timeout`.
     public func handshake() throws(TLSError) {
-        let deadline = Deadline(timeout, "the TLS handshake")
-        _ = try connection.driveHandshake(
+        let deadline = handshakeDeadline()
+        while let pending = try handshakeUntilVerification(deadline) {
+            try completeVerificationBlocking(pending, deadline)
+        }
+    }
+
+    /// The one deadline of a handshake.
+    func handshakeDeadline() -> Deadline { Deadline(timeout, "the TLS handshake") }
+
+    /// Runs the handshake until it completes (`nil`) or waits for an asynchronous
+    /// verification (returned: run it, complete it, call again).
+    func handshakeUntilVerification(_ deadline: Deadline) throws(TLSError) -> TLSPendingVerification? {
+        if !connection.isHandshakeComplete { connection.enableAsynchronousVerification() }
+        let outcome = try connection.driveHandshake(
             flush: { () throws(TLSError) in
                 try flush(deadline)
                 return true
@@ -177,6 +193,36 @@ public final class TLSSocket {
                 try fill(deadline)
                 return true
             })
+        switch outcome {
+        case .done: return nil
+        case .verificationPending(let pending): return pending
+        case .wouldBlockOnRead, .wouldBlockOnWrite:
+            throw TLSError(.internal, "a blocking handshake step reported that it would block")
+        }
+    }
+
+    /// Runs `pending` to completion on TLSKit's verifier thread, within `deadline`, and hands
+    /// the verdict to the engine. Past the deadline the verification is rejected (the next
+    /// handshake step sends the alert) and `TLSError.Code.timeout` is thrown.
+    func completeVerificationBlocking(_ pending: TLSPendingVerification, _ deadline: Deadline?) throws(TLSError) {
+        if let verdict = TLSVerifierThread.shared.runBlocking(until: deadline?.end, { await pending.evaluate() }) {
+            try connection.completeVerification(verdict)
+            return
+        }
+        throw refuseUnansweredVerification(pending, deadline)
+    }
+
+    /// A verification that did not answer in time: rejected (the alert is sent), and the
+    /// error to throw.
+    func refuseUnansweredVerification(_ pending: TLSPendingVerification, _ deadline: Deadline?) -> TLSError {
+        let error = TLSError(
+            .timeout,
+            "the verification policy '\(pending.policyNames.first ?? "?")' did not answer within the handshake's time-out "
+                + "\(deadline?.timeout.map { "\($0)" } ?? "") (or was waited for on TLSKit's verifier thread itself); the handshake was refused")
+        try? connection.completeVerification(pending.rejected("no verdict: \(error.message)"))
+        _ = try? connection.handshake()  // queues the alert
+        try? flush()
+        return error
     }
 
     /// Sends all of `bytes` (encrypting, then writing to the socket).
@@ -307,7 +353,7 @@ public final class TLSSocket {
 
     /// An overall bound for a multi-step exchange (handshake, shutdown, unwrap), so that a
     /// peer cannot stretch it by sending a byte just before each read's time-out.
-    struct Deadline {
+    struct Deadline: Sendable {
         let end: ContinuousClock.Instant?
         let timeout: Duration?
         let what: String

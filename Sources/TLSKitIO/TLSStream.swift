@@ -66,7 +66,7 @@ public final class TLSStream: Sendable {
         }
         let stream = TLSStream(
             socket: TLSSocket(fileDescriptor: fd, connection: connection, timeout: timeout, peerAddress: "\(host):\(port)"), queue: queue)
-        try await stream.perform { socket throws(TLSError) in try socket.handshake() }
+        try await stream.handshake()
         return stream
     }
 
@@ -77,8 +77,90 @@ public final class TLSStream: Sendable {
     }
 
     /// Runs the handshake (returns at once if it is done).
+    ///
+    /// A client's asynchronous verification policy runs as a task while the handshake is
+    /// suspended: no thread waits for it. The socket's time-out bounds the whole handshake,
+    /// the wait included: a policy that has not answered by then fails the handshake with
+    /// `TLSError.Code.timeout` (the peer gets an alert). Cancelling the calling task
+    /// meanwhile closes the stream; the policy's task is cancelled and its result ignored.
     public func handshake() async throws {
-        try await perform { socket throws(TLSError) in try socket.handshake() }
+        let deadline = try await perform { socket throws(TLSError) in socket.handshakeDeadline() }
+        while let pending = try await perform({ socket throws(TLSError) in try socket.handshakeUntilVerification(deadline) }) {
+            let verdict: TLSVerificationVerdict?
+            do { verdict = try await Self.evaluate(pending, until: deadline.end) } catch {
+                await close()  // cancelled: the stream is closed, as for any cancelled call
+                throw error
+            }
+            try await perform { socket throws(TLSError) in
+                guard let verdict else { throw socket.refuseUnansweredVerification(pending, deadline) }
+                try socket.connection.completeVerification(verdict)
+            }
+        }
+    }
+
+    /// Runs `pending` in a task of its own, until `end` at most (`nil`: the deadline passed)
+    /// or until the calling task is cancelled (throws `CancellationError`). The policy's task
+    /// is cancelled either way, and a verdict that comes later is ignored: nothing waits for a
+    /// policy that does not honour cancellation.
+    static func evaluate(_ pending: TLSPendingVerification, until end: ContinuousClock.Instant?) async throws
+        -> TLSVerificationVerdict?
+    {
+        let race = VerdictRace()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TLSVerificationVerdict?, any Error>) in
+                race.start(continuation)
+                race.add(Task { race.finish(.success(await pending.evaluate())) })
+                if let end {
+                    race.add(
+                        Task {
+                            try? await Task.sleep(until: end, clock: .continuous)
+                            race.finish(.success(nil))
+                        })
+                }
+            }
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// The first of verdict, deadline and cancellation resumes the waiting task; the others
+    /// are cancelled or ignored.
+    private final class VerdictRace: @unchecked Sendable {
+        // @unchecked: every field is only touched under `mutex`.
+        private let mutex = TLSMutex()
+        private var continuation: CheckedContinuation<TLSVerificationVerdict?, any Error>?
+        private var outcome: Result<TLSVerificationVerdict?, any Error>?
+        private var tasks: [Task<Void, Never>] = []
+
+        func start(_ waiting: CheckedContinuation<TLSVerificationVerdict?, any Error>) {
+            let early = mutex.withLock { () -> Result<TLSVerificationVerdict?, any Error>? in
+                if outcome == nil { continuation = waiting }
+                return outcome
+            }
+            if let early { waiting.resume(with: early) }
+        }
+
+        func add(_ task: Task<Void, Never>) {
+            let finished = mutex.withLock { () -> Bool in
+                if outcome == nil { tasks.append(task) }
+                return outcome != nil
+            }
+            if finished { task.cancel() }
+        }
+
+        func finish(_ result: Result<TLSVerificationVerdict?, any Error>) {
+            let (waiting, others) = mutex.withLock { () -> (CheckedContinuation<TLSVerificationVerdict?, any Error>?, [Task<Void, Never>]) in
+                guard outcome == nil else { return (nil, []) }
+                outcome = result
+                defer {
+                    continuation = nil
+                    tasks = []
+                }
+                return (continuation, tasks)
+            }
+            for task in others { task.cancel() }
+            waiting?.resume(with: result)
+        }
     }
 
     /// What the handshake negotiated.

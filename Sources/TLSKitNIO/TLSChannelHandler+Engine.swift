@@ -23,6 +23,8 @@ extension TLSChannelHandler {
         switch outcome {
         case .wouldBlockOnRead, .wouldBlockOnWrite:
             return
+        case .verificationPending(let pending):
+            startVerification(pending, context: context)
         case .done:
             cancelHandshakeTimer()
             state = .active
@@ -36,6 +38,40 @@ extension TLSChannelHandler {
             if !pending.isEmpty { context.flush() }
             readPlaintext(context: context)  // records that came with the last flight
         }
+    }
+
+    /// Runs an asynchronous verification policy off the event loop; its verdict comes back
+    /// to the loop and the handshake goes on. Input arriving meanwhile is buffered by the
+    /// engine. The handshake timer keeps running; once the handshake has ended (closed,
+    /// failed, timed out) a late verdict is ignored and the task is cancelled.
+    func startVerification(_ pending: TLSPendingVerification, context: ChannelHandlerContext) {
+        guard verificationTask == nil else { return }  // already running (more input arrived)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        verificationTask = Task {
+            let verdict = await pending.evaluate()
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.finishVerification(verdict, context: context)
+            }
+        }
+    }
+
+    /// On the event loop: hands the verdict to the engine and advances the handshake.
+    func finishVerification(_ verdict: TLSVerificationVerdict, context: ChannelHandlerContext) {
+        guard verificationTask != nil, state == .handshaking, storedContext != nil else { return }  // ended meanwhile
+        verificationTask = nil
+        do { try connection.completeVerification(verdict) } catch {
+            fail(context: context, error)
+            return
+        }
+        advanceHandshake(context: context)
+    }
+
+    /// The connection ended: a running verification is no longer wanted.
+    func cancelVerification() {
+        verificationTask?.cancel()
+        verificationTask = nil
     }
 
     func readPlaintext(context: ChannelHandlerContext) {
@@ -75,7 +111,7 @@ extension TLSChannelHandler {
             case .done(.bytes):
                 delivered = true
                 context.fireChannelRead(wrapInboundOut(buffer))
-            case .wouldBlockOnRead, .wouldBlockOnWrite, .done(.needsInput):
+            case .wouldBlockOnRead, .wouldBlockOnWrite, .verificationPending, .done(.needsInput):
                 readBuffer = buffer
                 if delivered { context.fireChannelReadComplete() }
                 context.flush()

@@ -74,6 +74,7 @@ extension TLSChannelHandler {
     /// ``lingerPeriod``), or after ``alertGracePeriod`` if the peer does not take them.
     func fail(context: ChannelHandlerContext, _ error: TLSError) {
         guard state != .closed else { return }
+        cancelVerification()
         cancelHandshakeTimer()
         cancelIdleTimer()
         state = .closed

@@ -24,6 +24,12 @@ public import TLSKit
 /// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
 ///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
 ///   connects and stays silent cannot hold a connection open for ever.
+/// - Asynchronous verification: a client's asynchronous `TLSVerificationPolicy` runs in a task
+///   off the event loop while the handshake is suspended (the loop goes on serving other
+///   channels; input is buffered); its verdict resumes the handshake, or fails it with the
+///   alert and an error naming the policy. `handshakeTimeout` covers the wait. Closing the
+///   channel meanwhile cancels the task and ignores its result. (A server's asynchronous
+///   policies run to completion on TLSKit's verifier thread inside the handshake step.)
 /// - Bounded memory: a connection holds at most ``bufferLimit`` bytes (default 64 KiB, like
 ///   rustls' buffer limit) of its own: writes made before the handshake completes (a write
 ///   over the limit fails with `TLSError.Code.invalidState`; the connection goes on), and
@@ -76,6 +82,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// A fatal error's alert is being written, or was written and our output closed: input is
     /// read and dropped (see `lingerAfterAlert`), and the application's close waits for that.
     var failing = false
+    /// A client's asynchronous verification policy, running off the event loop.
+    var verificationTask: Task<Void, Never>?
 
     /// The default ``bufferLimit``: 64 KiB.
     public static let defaultBufferLimit = 65_536
@@ -105,6 +113,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
     ) {
         self.connection = connection
+        connection.enableAsynchronousVerification()
         self.handshakeTimeout = handshakeTimeout
         self.bufferLimit = bufferLimit
         self.idleTimeout = idleTimeout
@@ -143,6 +152,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelVerification()
         cancelHandshakeTimer()
         cancelIdleTimer()
         storedContext = nil
@@ -215,6 +225,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             break
         }
         state = .closed
+        cancelVerification()
         cancelHandshakeTimer()
         cancelIdleTimer()
         for (_, promise) in buffered { promise?.fail(TLSError(.closed, "the channel closed before the handshake completed")) }

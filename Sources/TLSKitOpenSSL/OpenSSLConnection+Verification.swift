@@ -47,8 +47,19 @@ extension OpenSSLConnection {
             let request = TLSPeerVerificationRequest(
                 side: side, peerCertificates: peerCertificates, serverName: peerName(), applicationProtocol: alpn(),
                 verifiedChain: verifiedChain, backendVerification: verification)
-            if let failure = checks.evaluate(request) {
+            // Suspension: OpenSSL 3.0 retries verification only on clients (a server's state
+            // machine would take the 1 below as an acceptance), so servers wait here instead.
+            let ssl = self.ssl
+            let isClient = side == .client
+            switch suspension.run(checks, request, suspend: { isClient && CTLSKitOpenSSLShims_SSL_set_retry_verify(ssl) == 1 }) {
+            case .rejected(let failure):
                 return reject(failure, code: X509_V_ERR_APPLICATION_VERIFICATION)
+            case .pending:
+                // With retry-verify set, 1 makes SSL_do_handshake return
+                // SSL_ERROR_WANT_RETRY_VERIFY; the next call verifies again and takes the verdict.
+                return 1
+            case .accepted:
+                break
             }
         }
         authentication = TLSSessionAuthentication(

@@ -44,6 +44,11 @@ final class OpenSSLConnection: TLSConnection {
     private let sessions: TLSSessionCache<OpenSSLSessionTicket>?
     let insecure: TLSInsecure.Verification?
     private var info: TLSConnectionInfo?
+    /// Asynchronous policies: whether the driver opted in, and what the handshake waits for.
+    var suspension = TLSVerificationSuspension()
+    /// Clients: the ticket taken from the cache, not yet offered: the policies are asked
+    /// about it when the handshake starts (they may be asynchronous).
+    private var resumptionCandidate: (ticket: OpenSSLSessionTicket, authentication: TLSSessionAuthentication)?
 
     init(client context: OpenSSLClientContext, serverName: TLSServerName) throws(TLSError) {
         side = .client
@@ -59,14 +64,11 @@ final class OpenSSLConnection: TLSConnection {
         (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
         // Offer a ticket only while the server may be trusted without seeing its
-        // certificate again: young enough, its certificate still valid, the policies agree.
-        if let (ticket, remembered) = sessions?.takeResumable(
+        // certificate again: young enough and its certificate still valid here; whether the
+        // policies agree is asked when the handshake starts (see resolveResumption).
+        resumptionCandidate = sessions?.takeResumable(
             for: serverName.description, maximumAge: handle.maximumResumptionAge,
-            verificationTime: handle.verificationTime, checks: handle.checks)
-        {
-            _ = SSL_set_session(ssl, ticket.pointer)  // takes its own reference
-            authentication = remembered
-        }
+            verificationTime: handle.verificationTime, checks: nil)
         let param = SSL_get0_param(ssl)
         SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
         let checkName = insecure?.checksHostname ?? true
@@ -171,8 +173,19 @@ final class OpenSSLConnection: TLSConnection {
     func handshake() throws(TLSError) -> TLSHandshakeStatus {
         try state.checkUsable()
         if state.handshakeDone { return .complete }
+        if suspension.isWaiting { return .verificationPending }
+        if resumptionCandidate != nil, !resolveResumption() { return .verificationPending }
         ERR_clear_error()
         let result = SSL_do_handshake(ssl)
+        if suspension.isWaiting {
+            // The verify callback asked to suspend: anything but retry-verify would go on
+            // without the verdict, so it fails closed.
+            guard result != 1, SSL_get_error(ssl, result) == SSL_ERROR_WANT_RETRY_VERIFY else {
+                throw state.fail(
+                    TLSError(.internal, "OpenSSL did not suspend the handshake for an asynchronous verification policy; the handshake is refused"))
+            }
+            return .verificationPending
+        }
         if result == 1 {
             state.markHandshakeDone()
             info = makeInfo()
@@ -190,6 +203,36 @@ final class OpenSSLConnection: TLSConnection {
             return .needsInput
         }
         throw fail(error, phase: .handshake)
+    }
+
+    func enableAsynchronousVerification() { suspension.enabled = true }
+
+    var pendingVerification: TLSPendingVerification? { suspension.isWaiting ? suspension.pending : nil }
+
+    func completeVerification(_ verdict: TLSVerificationVerdict) throws(TLSError) {
+        try state.checkUsable()
+        try suspension.complete(verdict)
+    }
+
+    /// Clients, before the first flight: asks the policies whether the remembered session
+    /// may be offered; an accepted ticket is set on the `SSL*`, a refused one dropped (the
+    /// handshake is then a full one). Returns `false` while an asynchronous policy's verdict
+    /// is awaited.
+    private func resolveResumption() -> Bool {
+        guard let (ticket, remembered) = resumptionCandidate else { return true }
+        if let checks = handle.checks, let request = remembered.resumptionRequest(side: .client, serverName: expectedName) {
+            switch suspension.run(checks, request, suspend: { true }) {
+            case .pending: return false
+            case .rejected:
+                resumptionCandidate = nil
+                return true
+            case .accepted: break
+            }
+        }
+        resumptionCandidate = nil
+        _ = SSL_set_session(ssl, ticket.pointer)  // takes its own reference
+        authentication = remembered
+        return true
     }
 
     // MARK: Application data

@@ -24,11 +24,13 @@ extension TLSVerificationPolicy {
     /// verification switched off, or with pinned keys, it rejects.
     ///
     /// - Parameter verificationTime: the time to verify at (default: now).
-    /// - Note: swift-certificates' verifier is `async`; the policy waits for it on a detached
-    ///   task. Do not drive connections with this policy from threads of Swift's cooperative
-    ///   pool.
+    /// - Note: swift-certificates' verifier is `async`, so this is an asynchronous policy
+    ///   (``TLSKit/TLSVerificationPolicy/init(name:evaluateAsync:)``): where the driver suspends the
+    ///   handshake for it (a client's `TLSChannelHandler`, `TLSStream`), no thread waits;
+    ///   elsewhere (servers, `TLSSocket`, sans-I/O drivers that did not opt in) the handshake
+    ///   call waits while it runs on TLSKit's verifier thread.
     public static func webPKI(verificationTime: Date? = nil) -> TLSVerificationPolicy {
-        TLSVerificationPolicy(name: "webPKI") { request in TLSWebPKI.evaluate(request, at: verificationTime) }
+        TLSVerificationPolicy(name: "webPKI") { request in await TLSWebPKI.evaluateAsync(request, at: verificationTime) }
     }
 }
 
@@ -64,7 +66,20 @@ public enum TLSWebPKI {
     /// - Parameters:
     ///   - request: what the backend verified, as a policy sees it.
     ///   - time: the time to verify at; `nil`: now.
+    ///
+    /// Waits (on TLSKit's verifier thread) for swift-certificates' asynchronous verifier; from
+    /// async code call ``evaluateAsync(_:at:)`` instead.
     public static func evaluate(_ request: TLSPeerVerificationRequest, at time: Date?) -> TLSPeerVerificationDecision {
+        TLSVerifierThread.shared.runBlocking { await evaluateAsync(request, at: time) }
+            ?? .reject("Web PKI profile: the check cannot wait for itself on TLSKit's verifier thread")
+    }
+
+    /// Checks `request`'s chain against the profile without blocking a thread; the verdict
+    /// for an asynchronous policy. Rejection texts start with "Web PKI profile: " and name the rule.
+    /// - Parameters:
+    ///   - request: what the backend verified, as a policy sees it.
+    ///   - time: the time to verify at; `nil`: now.
+    public static func evaluateAsync(_ request: TLSPeerVerificationRequest, at time: Date?) async -> TLSPeerVerificationDecision {
         guard let anchorDER = request.verifiedChain.last, request.backendVerification == .verified else {
             return .reject(
                 "Web PKI profile: the backend did not verify the chain (certificate verification is off or the chain is pinned), so the profile cannot be applied"
@@ -103,7 +118,7 @@ public enum TLSWebPKI {
         }
         let (hostname, address) = (host, ip)
         let candidates = intermediates
-        return waitFor {
+        do {
             var verifier = Verifier(rootCertificates: CertificateStore([root])) {
                 TLSWebPKIRFC5280Policy(fixedTime: fixedTime)
                 if side == .client { ServerIdentityPolicy(serverHostname: hostname, serverIP: address) }
@@ -121,25 +136,6 @@ public enum TLSWebPKI {
                 return .reject("Web PKI profile: swift-certificates verifier: \(reason)")
             }
         }
-    }
-
-    private final class Box: @unchecked Sendable {
-        // @unchecked: written once by the task before the semaphore is signalled.
-        var value: TLSPeerVerificationDecision = .reject("Web PKI profile: verification did not finish")
-    }
-
-    /// Runs swift-certificates' async verifier to completion on TLSKit's own verifier
-    /// thread and waits for it. The work never needs a thread of Swift's cooperative pool,
-    /// so a policy called from a pool thread (a test, an event loop) cannot starve it.
-    private static func waitFor(_ body: @escaping @Sendable () async -> TLSPeerVerificationDecision) -> TLSPeerVerificationDecision {
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Task.detached(executorPreference: TLSVerifierThread.shared) {
-            box.value = await body()
-            done.signal()
-        }
-        done.wait()
-        return box.value
     }
 }
 

@@ -77,6 +77,11 @@ extern const unsigned int CTLSKitOpenSSLShims_MFD_CLOEXEC;
 // MARK: - Memory
 void CTLSKitOpenSSLShims_OPENSSL_free(void *pointer);
 
+// MARK: - Asynchronous verification
+/// SSL_set_retry_verify (a macro): from the verify callback, suspend the handshake
+/// (SSL_ERROR_WANT_RETRY_VERIFY) until it is called again. 1 on success.
+int CTLSKitOpenSSLShims_SSL_set_retry_verify(SSL *ssl);
+
 // The in-process signer provider (logic, unlike the wrappers above): see that header.
 #include "CTLSKitOpenSSLSigner.h"
 

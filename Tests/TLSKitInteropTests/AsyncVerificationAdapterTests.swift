@@ -1,0 +1,325 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOTLS
+import Synchronization
+import TLSKit
+import TLSKitIO
+import TLSKitNIO
+import TLSKitTestSupport
+import Testing
+
+/// Asynchronous verification policies through the adapters: the SwiftNIO handler and the
+/// async/await stream suspend the handshake while the policy waits on something the test
+/// controls, stay responsive meanwhile, and act on the verdict.
+@Suite("Asynchronous verification in the adapters", .serialized)
+struct AsyncVerificationAdapterTests {
+    /// A policy's answer, held until the test gives it. Tells the test when the policy is
+    /// waiting, and when its task was cancelled.
+    final class Gate: Sendable {
+        private struct State {
+            var entered = false
+            var cancelled = false
+            var answer: CheckedContinuation<TLSPeerVerificationDecision, Never>?
+            var enteredWaiters: [CheckedContinuation<Void, Never>] = []
+            var cancelWaiters: [CheckedContinuation<Void, Never>] = []
+        }
+        private let state = Mutex(State())
+
+        var policy: TLSVerificationPolicy {
+            TLSVerificationPolicy(name: "allowList") { _ in await self.wait() }
+        }
+
+        private func wait() async -> TLSPeerVerificationDecision {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<TLSPeerVerificationDecision, Never>) in
+                    let waiters = state.withLock { state in
+                        state.entered = true
+                        state.answer = continuation
+                        defer { state.enteredWaiters = [] }
+                        return state.enteredWaiters
+                    }
+                    for waiter in waiters { waiter.resume() }
+                }
+            } onCancel: {
+                let waiters = state.withLock { state in
+                    state.cancelled = true
+                    defer { state.cancelWaiters = [] }
+                    return state.cancelWaiters
+                }
+                for waiter in waiters { waiter.resume() }
+            }
+        }
+
+        /// Returns once the policy is waiting for its answer.
+        func untilEntered() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state in
+                    if !state.entered { state.enteredWaiters.append(continuation) }
+                    return state.entered
+                }
+                if now { continuation.resume() }
+            }
+        }
+
+        /// Returns once the policy's task has been cancelled.
+        func untilCancelled() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state in
+                    if !state.cancelled { state.cancelWaiters.append(continuation) }
+                    return state.cancelled
+                }
+                if now { continuation.resume() }
+            }
+        }
+
+        /// Gives the policy its answer.
+        func answer(_ decision: TLSPeerVerificationDecision) {
+            let waiting = state.withLock { state in
+                defer { state.answer = nil }
+                return state.answer
+            }
+            waiting?.resume(returning: decision)
+        }
+    }
+
+    /// Records the handshake's completion and the first error, and collects what it reads.
+    final class Watcher: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let completed: EventLoopPromise<Void>
+        let failed: EventLoopPromise<any Error>
+        let handshakeDone = Mutex(false)
+        init(_ loop: any EventLoop) {
+            completed = loop.makePromise()
+            failed = loop.makePromise()
+        }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case TLSUserEvent.handshakeCompleted = event {
+                handshakeDone.withLock { $0 = true }
+                completed.succeed(())
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { failed.succeed(error) }
+        func channelInactive(context: ChannelHandlerContext) {
+            completed.fail(TLSError(.closed, "closed before the handshake completed"))
+            failed.fail(TLSError(.closed, "closed without an error"))
+        }
+    }
+
+    /// Shuts a group down from a synchronous `defer` in an async test (on a thread of its own).
+    static func shutDown(_ group: MultiThreadedEventLoopGroup) {
+        group.shutdownGracefully { _ in }
+    }
+
+    /// Writes back what it reads.
+    final class Echo: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.writeAndFlush(data, promise: nil) }
+    }
+
+    /// A NIO server and a NIO client with `policies`, on one single-threaded event loop group.
+    static func nioPair(_ backend: BackendUnderTest, _ policies: [TLSVerificationPolicy], group: MultiThreadedEventLoopGroup)
+        throws -> (server: any Channel, client: any Channel, watcher: Watcher)
+    {
+        let pki = InteropPKI.shared
+        let b = try backend.make()
+        let serverContext = try b.makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let clientContext = try b.makeClientContext(
+            TLSClientConfiguration(trustStore: .file(pki.caFile)), hooks: TLSContextHooks(verificationPolicies: policies))
+        let server = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: serverContext))
+                    try channel.pipeline.syncOperations.addHandler(Echo())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let watcher = Watcher(group.next())
+        let client = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: clientContext, serverName: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(watcher)
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.localAddress!.port!).wait()
+        return (server, client, watcher)
+    }
+
+    @Test(arguments: TestBackends.all)
+    func nioClientWaitsForTheVerdictWithoutBlockingItsLoop(backend: BackendUnderTest) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { Self.shutDown(group) }
+        let gate = Gate()
+        let (server, client, watcher) = try Self.nioPair(backend, [gate.policy], group: group)
+        await gate.untilEntered()
+        // The one event loop (the client's and the server's) still runs other work.
+        #expect(try await group.next().submit { 42 }.get() == 42)
+        #expect(watcher.handshakeDone.withLock { $0 } == false)
+        gate.answer(.accept)
+        try await watcher.completed.futureResult.get()
+        let verification = try await client.eventLoop.submit {
+            try client.pipeline.syncOperations.handler(type: TLSChannelHandler.self).connectionInfo?.peerVerification
+        }.get()
+        #expect(verification == .verified)
+        try await client.close()
+        try await server.close()
+    }
+
+    @Test(arguments: TestBackends.all)
+    func nioClientRejectionClosesWithAnErrorNamingThePolicy(backend: BackendUnderTest) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { Self.shutDown(group) }
+        let gate = Gate()
+        let (server, client, watcher) = try Self.nioPair(backend, [gate.policy], group: group)
+        await gate.untilEntered()
+        gate.answer(.reject("not on the allow-list"))
+        let error = try #require(try await watcher.failed.futureResult.get() as? TLSError)
+        #expect(error.code == .certificateVerification)
+        #expect(error.message.contains("verification policy 'allowList': not on the allow-list"), "\(error)")
+        try await client.closeFuture.get()
+        await #expect(throws: TLSError.self) { try await watcher.completed.futureResult.get() }
+        try await server.close()
+    }
+
+    @Test(arguments: TestBackends.all)
+    func closingANIOChannelWhileVerificationIsPendingCancelsIt(backend: BackendUnderTest) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { Self.shutDown(group) }
+        let gate = Gate()
+        let (server, client, watcher) = try Self.nioPair(backend, [gate.policy], group: group)
+        await gate.untilEntered()
+        try await client.close()
+        await gate.untilCancelled()  // the handler cancelled the policy's task: nothing is left waiting
+        gate.answer(.accept)  // a late verdict is ignored
+        await #expect(throws: TLSError.self) { try await watcher.completed.futureResult.get() }
+        #expect(try await group.next().submit { true }.get())
+        try await server.close()
+    }
+
+    @Test(arguments: TestBackends.all)
+    func nioHandshakeTimeoutCoversAVerdictThatNeverComes(backend: BackendUnderTest) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { Self.shutDown(group) }
+        let pki = InteropPKI.shared
+        let b = try backend.make()
+        let gate = Gate()
+        let serverContext = try b.makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let clientContext = try b.makeClientContext(
+            TLSClientConfiguration(trustStore: .file(pki.caFile)), hooks: TLSContextHooks(verificationPolicies: [gate.policy]))
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: serverContext)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let watcher = Watcher(group.next())
+        let client = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSChannelHandler(context: clientContext, serverName: "localhost", handshakeTimeout: .milliseconds(300)))
+                    try channel.pipeline.syncOperations.addHandler(watcher)
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.localAddress!.port!).get()
+        let error = try #require(try await watcher.failed.futureResult.get() as? TLSError)
+        #expect(error.code == .timeout)
+        try await client.closeFuture.get()
+        await gate.untilCancelled()
+        gate.answer(.accept)
+        try await server.close()
+    }
+
+    // MARK: TLSStream
+
+    static func streamServer(_ backend: BackendUnderTest) throws -> (TLSStreamListener, Task<Void, any Error>) {
+        let pki = InteropPKI.shared
+        let serverContext = try backend.make().makeServerContext(TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain))
+        let listener = try TLSStreamListener(host: "127.0.0.1", port: 0, context: serverContext)
+        let server = Task {
+            let connection = try await listener.accept()
+            defer { Task { await connection.close() } }
+            while let chunk = try await connection.read() { try await connection.write(chunk) }
+        }
+        return (listener, server)
+    }
+
+    static func clientContext(_ backend: BackendUnderTest, _ policy: TLSVerificationPolicy) throws -> any TLSClientContext {
+        try backend.make().makeClientContext(
+            TLSClientConfiguration(trustStore: .file(InteropPKI.shared.caFile)), hooks: TLSContextHooks(verificationPolicies: [policy]))
+    }
+
+    @Test(arguments: TestBackends.all)
+    func streamClientWaitsForTheVerdict(backend: BackendUnderTest) async throws {
+        let (listener, server) = try Self.streamServer(backend)
+        defer { listener.close() }
+        let gate = Gate()
+        let context = try Self.clientContext(backend, gate.policy)
+        let connecting = Task {
+            try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: context, serverName: try TLSServerName("localhost"))
+        }
+        await gate.untilEntered()
+        gate.answer(.accept)
+        let stream = try await connecting.value
+        try await stream.write("ping")
+        #expect(try await stream.read() == Array("ping".utf8))
+        #expect(await stream.connectionInfo?.peerVerification == .verified)
+        await stream.close()
+        _ = try? await server.value
+    }
+
+    @Test(arguments: TestBackends.all)
+    func streamClientRejectionNamesThePolicy(backend: BackendUnderTest) async throws {
+        let (listener, server) = try Self.streamServer(backend)
+        defer { listener.close() }
+        let gate = Gate()
+        let context = try Self.clientContext(backend, gate.policy)
+        let connecting = Task {
+            try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: context, serverName: try TLSServerName("localhost"))
+        }
+        await gate.untilEntered()
+        gate.answer(.reject("revoked per OCSP"))
+        let error = try #require(await #expect(throws: TLSError.self) { _ = try await connecting.value })
+        #expect(error.code == .certificateVerification)
+        #expect(error.message.contains("verification policy 'allowList': revoked per OCSP"), "\(error)")
+        let serverError = await #expect(throws: (any Error).self) { try await server.value }
+        #expect(serverError != nil, "the server was told with an alert")
+    }
+
+    @Test(arguments: TestBackends.all)
+    func cancellingAStreamHandshakeWhileVerificationIsPendingClosesIt(backend: BackendUnderTest) async throws {
+        let (listener, server) = try Self.streamServer(backend)
+        defer { listener.close() }
+        let gate = Gate()
+        let context = try Self.clientContext(backend, gate.policy)
+        let connecting = Task {
+            try await TLSStream.connect(host: "127.0.0.1", port: listener.port, context: context, serverName: try TLSServerName("localhost"))
+        }
+        await gate.untilEntered()
+        connecting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await connecting.value }
+        await gate.untilCancelled()
+        gate.answer(.accept)  // ignored
+        _ = try? await server.value
+    }
+
+    @Test(arguments: TestBackends.all)
+    func blockingSocketTimesOutAVerdictThatNeverComes(backend: BackendUnderTest) async throws {
+        let (listener, server) = try Self.streamServer(backend)
+        defer { listener.close() }
+        let gate = Gate()
+        let context = try Self.clientContext(backend, gate.policy)
+        let port = listener.port
+        let error = #expect(throws: TLSError.self) {
+            _ = try TLSSocket.connect(
+                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(400))
+        }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("allowList") == true, "\(String(describing: error))")
+        await gate.untilCancelled()
+        gate.answer(.accept)
+        _ = try? await server.value
+    }
+}
