@@ -11,6 +11,7 @@ this repository; it works from a clone in a folder of any name.
     python3 Benchmarks/run.py [--reps 5] [--callgrind]
     python3 Benchmarks/run.py --quick      # smoke run: 1 rep, fewer iterations, results/latest.md untouched
     python3 Benchmarks/run.py --check [--quick] [--update-baseline]
+    python3 Benchmarks/run.py --only resumed,ChaCha   # just the timed rows whose title has one of these
 
 --check is the regression guard: it counts instructions with callgrind (deterministic, unlike
 times on a shared machine) for TLSKit on each backend and for the C reference in the same
@@ -74,9 +75,12 @@ def run(binary, args):
     return json.loads(out)
 
 
-def callgrind(binary, args):
+def callgrind(binary, args, collect_at_start=True):
+    """Instructions collected. collect_at_start=False: only those the program itself switches
+    collection on for (CALLGRIND_TOGGLE_COLLECT around its measured part, as `resume` does)."""
     env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
-    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, *args,
+    collect = [] if collect_at_start else ["--collect-atstart=no"]
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *collect, binary, *args,
                           "--certdir", CERTS], env=env, text=True, capture_output=True, check=True).stderr
     for line in out.splitlines():
         if "Collected :" in line:
@@ -86,18 +90,25 @@ def callgrind(binary, args):
 
 def instruction_counts(quick):
     """Instructions per handshake and per bulk byte, C reference first, then each backend:
-    the difference between a run with work and one without, so start-up cancels out."""
+    the difference between a run with work and one without, so start-up cancels out.
+    Resumed handshakes count only the measured connections (collection switched on for them
+    by the programs; the unmeasured full handshake that hands out each ticket is not counted)."""
     iters, mib = (50, 16) if quick else (200, 64)
     instr = []
-    for title, c_args, s_args in (("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"]),
-                                  ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"])):
+    for title, c_args, s_args, at_start in (
+            ("handshake ECDSA", ["handshake", "--cert", "ecdsa"], ["handshake", "--cert", "ecdsa"], True),
+            ("handshake RSA", ["handshake", "--cert", "rsa"], ["handshake", "--cert", "rsa"], True),
+            ("handshake ECDSA resumed", ["resume", "--cert", "ecdsa"], ["resume", "--cert", "ecdsa"], False)):
         per = []
         for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
-            a = callgrind(binary, args + ["--warmup", "20", "--iters", str(iters)])
-            b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"])
+            a = callgrind(binary, args + ["--warmup", "20", "--iters", str(iters)], at_start)
+            b = callgrind(binary, args + ["--warmup", "20", "--iters", "0"], at_start)
+            if a - b <= 0:
+                raise RuntimeError(f"{title}: nothing counted for {binary} {args} (valgrind/callgrind.h missing at build?)")
             per.append((a - b) / iters)
         instr.append((title, *per))
-    for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),):
+    for title, c_args, s_args in (("bulk AES-128-GCM", ["bulk", "--cipher", "aes128"], ["bulk"]),
+                                  ("bulk ChaCha20-Poly1305", ["bulk", "--cipher", "chacha20"], ["bulk", "--cipher", "chacha20"])):
         per = []
         for binary, args in [(C_BIN, c_args)] + [(SWIFT_BIN + ".nodebug", s_args + ["--backend", b]) for b in BACKENDS]:
             a = callgrind(binary, args + ["--warmup-mib", "1", "--mib", str(mib)])
@@ -108,6 +119,7 @@ def instruction_counts(quick):
 
 
 BASELINE = os.path.join(HERE, "results", "baseline.json")
+NOTES_MARKER = "<!-- notes below: written by hand, kept when run.py rewrites the tables above -->"
 TOLERANCE = 1.05
 
 
@@ -132,6 +144,7 @@ def check(quick, update):
     for key, ratio in sorted(measured.items()):
         base = baseline.get(key)
         if base is None:
+            print(f"{key:44} {'-':>9} {ratio:9.4f} {'new':>8}")
             worse.append(f"{key}: not in the baseline (run --update-baseline)")
             continue
         change = ratio / base - 1
@@ -155,6 +168,9 @@ def main():
     parser.add_argument("--update-baseline", action="store_true", help="with --check: write the measured ratios as the baseline")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: fewer iterations, 1 rep unless --reps, results/latest.md left alone")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated words: run only the timed rows whose title contains one (no loopback "
+                             "or heap rows unless named, no callgrind); prints, results/latest.md left alone")
     opts = parser.parse_args()
     if opts.reps is None:
         opts.reps = 1 if opts.quick else 5
@@ -166,13 +182,17 @@ def main():
     iters = "200" if opts.quick else "1000"
     mib = "128" if opts.quick else "1024"
     socket_mib = "64" if opts.quick else "256"
+    words = [w for w in (opts.only or "").split(",") if w]
+    wanted = lambda title: not words or any(w.lower() in title.lower() for w in words)
     workloads = [
         ("handshake, ECDSA P-256, full", ["handshake", "--cert", "ecdsa", "--iters", iters], ["handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
         ("handshake, RSA-2048, full", ["handshake", "--cert", "rsa", "--iters", iters], ["handshake", "--cert", "rsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
+        ("handshake, ECDSA P-256, resumed", ["resume", "--cert", "ecdsa", "--iters", iters], ["resume", "--cert", "ecdsa", "--iters", iters], "hs_per_cpu_s", "hs/CPU-s"),
         ("bulk, 16 KiB writes, AES-128-GCM", ["bulk", "--cipher", "aes128", "--mib", mib], ["bulk", "--mib", mib], "MBps_cpu", "MB/CPU-s"),
+        ("bulk, 16 KiB writes, ChaCha20-Poly1305", ["bulk", "--cipher", "chacha20", "--mib", mib], ["bulk", "--cipher", "chacha20", "--mib", mib], "MBps_cpu", "MB/CPU-s"),
     ]
     rows = []
-    for title, c_args, s_args, key, unit in workloads:
+    for title, c_args, s_args, key, unit in filter(lambda w: wanted(w[0]), workloads):
         vals = {"c": [], "openssl": [], "gnutls": []}
         for _ in range(opts.reps):
             vals["c"].append(run(C_BIN, c_args)[key])
@@ -185,10 +205,10 @@ def main():
             print(f"{title} [{backend}]: C {c_med:,.0f} {unit}, TLSKit {med:,.0f} {unit}, ratio {med / c_med:.3f}", flush=True)
 
     # Loopback TCP: the C socket reference against a TLSKitNIO server with a TLSSocket client.
-    for title, c_args, s_args, key, unit in [
+    for title, c_args, s_args, key, unit in filter(lambda w: wanted(w[0]), [
         ("loopback handshake, ECDSA (NIO server)", ["handshake", "--cert", "ecdsa", "--iters", iters], ["socket-handshake", "--cert", "ecdsa", "--iters", iters], "hs_per_s", "hs/s"),
         ("loopback bulk, 16 KiB writes (NIO server)", ["bulk", "--cipher", "aes128", "--mib", socket_mib], ["socket-bulk", "--mib", socket_mib], "MBps", "MB/s"),
-    ]:
+    ]):
         c_vals, s_vals = [], []
         for _ in range(opts.reps):
             c_vals.append(run(C_SOCKET_BIN, c_args)[key])
@@ -197,17 +217,19 @@ def main():
         rows.append((title, "openssl", unit, c_med, s_med, s_med / c_med, min(s_vals), max(s_vals)))
         print(f"{title}: C {c_med:,.0f} {unit}, TLSKit {s_med:,.0f} {unit}, ratio {s_med / c_med:.3f}", flush=True)
 
-    c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
-    c_heap = statistics.median(m["heap_per_pair"] for m in c_mem)
-    s_heap = {b: statistics.median(run(SWIFT_BIN, ["memory", "--backend", b])["heap_per_pair"] for _ in range(3)) for b in BACKENDS}
+    heap = wanted("idle client+server pair, heap")
+    if heap:
+        c_mem = [run(C_BIN, ["memory", "--release-buffers", "1"]) for _ in range(3)]
+        c_heap = statistics.median(m["heap_per_pair"] for m in c_mem)
+        s_heap = {b: statistics.median(run(SWIFT_BIN, ["memory", "--backend", b])["heap_per_pair"] for _ in range(3)) for b in BACKENDS}
 
-    instr = instruction_counts(quick=False) if opts.callgrind else []
+    instr = instruction_counts(quick=False) if opts.callgrind and not words else []
 
     lines = ["| workload | backend | raw C OpenSSL (median) | TLSKit (median; min–max) | ratio TLSKit / C |",
              "|---|---|---|---|---|"]
     for title, backend, unit, c_med, s_med, ratio, lo, hi in rows:
         lines.append(f"| {title} | {backend} | {c_med:,.0f} {unit} | {s_med:,.0f} {unit} ({lo:,.0f}–{hi:,.0f}) | **{ratio:.3f}** |")
-    for backend in BACKENDS:
+    for backend in BACKENDS if heap else []:
         lines.append(f"| idle client+server pair, heap | {backend} | {c_heap:,.0f} B (SSL_MODE_RELEASE_BUFFERS) | {s_heap[backend]:,.0f} B | {s_heap[backend] / c_heap:.3f} |")
     if instr:
         lines += ["", "| callgrind instructions | raw C | " + " | ".join(f"TLSKit {b}" for b in BACKENDS) + " | ratios |",
@@ -219,11 +241,18 @@ def main():
     table = "\n".join(lines)
     print()
     print(table)
-    if opts.quick:
-        return  # a smoke run's figures are not results
+    if opts.quick or words:
+        return  # a smoke run's figures, or some rows only, are not results
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
-        f.write(f"Runs: {opts.reps} per workload, round-robin; {sh('openssl', 'version').stdout.strip()}\n\n{table}\n")
+    latest = os.path.join(HERE, "results", "latest.md")
+    notes = ""  # what follows NOTES_MARKER in latest.md is written by hand and kept
+    if os.path.exists(latest):
+        with open(latest) as f:
+            text = f.read()
+        if NOTES_MARKER in text:
+            notes = "\n" + text[text.index(NOTES_MARKER):]
+    with open(latest, "w") as f:
+        f.write(f"Runs: {opts.reps} per workload, round-robin; {sh('openssl', 'version').stdout.strip()}\n\n{table}\n{notes}")
 
 
 if __name__ == "__main__":

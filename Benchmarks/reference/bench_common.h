@@ -6,7 +6,8 @@
  * TLS 1.3 only, one cipher suite (TLS_AES_128_GCM_SHA256 unless asked otherwise),
  * the group left at OpenSSL's default (X25519), the client verifying the server's chain
  * against `<cert>-ca.pem` and the name "localhost", the server sending OpenSSL's default
- * two session tickets and keeping no session cache, no resumption.
+ * two session tickets and keeping no session cache (stateless tickets only). Only the
+ * `resume` workload of tls_memory.c lets the client keep and offer tickets.
  */
 #ifndef TLSKIT_BENCH_COMMON_H
 #define TLSKIT_BENCH_COMMON_H
@@ -85,10 +86,11 @@ static const char *suite_for(const char *cipher) {
         {"aes128", "TLS_AES_128_GCM_SHA256"},
         {"aes256", "TLS_AES_256_GCM_SHA384"},
         {"chacha", "TLS_CHACHA20_POLY1305_SHA256"},
+        {"chacha20", "TLS_CHACHA20_POLY1305_SHA256"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].short_name, cipher) == 0) return table[i].suite;
-    fail("--cipher is aes128, aes256 or chacha, not '%s'", cipher);
+    fail("--cipher is aes128, aes256 or chacha20 (chacha), not '%s'", cipher);
     return NULL;
 }
 

@@ -6,13 +6,27 @@
  * TLS through OpenSSL and nothing else. One JSON line per run on stdout.
  *
  *   tls_memory handshake [--cert ecdsa|rsa] [--iters 1000] [--warmup 50]
- *   tls_memory bulk [--cipher aes128|aes256|chacha] [--mib 1024] [--warmup-mib 16]
+ *   tls_memory resume [--cert ecdsa|rsa] [--iters 1000] [--warmup 50] [--renew 1|0]
+ *   tls_memory bulk [--cipher aes128|aes256|chacha20] [--mib 1024] [--warmup-mib 16]
  *   tls_memory memory [--conns 1000]
  *   (every mode: --certdir DIR, default "certs", holding <cert>-ca.pem, -leaf.pem, -leaf.key;
  *    --release-buffers 1|0, default 1: SSL_MODE_RELEASE_BUFFERS, as TLSKit's OpenSSL backend sets it)
  *
  * handshake: per iteration, two new SSL objects, a full handshake, the client reads the two
  *   NewSessionTickets, close_notify both ways, both freed. Rates per wall and per CPU second.
+ * resume: TLS 1.3 resumption (PSK with an X25519 key share, psk_dhe_ke). The client keeps
+ *   the latest ticket it received (new-session callback) and offers it once, as TLSKit's
+ *   client cache does. Per iteration: one connection that is not measured hands the client
+ *   a fresh ticket (the first is a full handshake; later ones resume with the ticket left
+ *   by the measured connection before, if any), then the measured one: both SSL objects
+ *   made, the ticket offered, the resumed handshake, whatever tickets the server sends after
+ *   it read (OpenSSL sends one after a resumption; --renew 0: none, as TLSKit's GnuTLS server),
+ *   close_notify both ways, both freed. The unmeasured connection is there because a GnuTLS
+ *   TLS 1.3 server in TLSKit issues tickets after full handshakes only: every program measures
+ *   the same thing, a resumed handshake with a ticket from the connection just before it.
+ *   Fails unless every measured handshake was resumed on both sides with the suite asked.
+ *   CPU and wall time are summed over the measured connections only; under callgrind
+ *   (--collect-atstart=no) collection is switched on for them only (CALLGRIND_TOGGLE_COLLECT).
  * bulk: one connection; 16 KiB client writes, moved across, read by the server into 16 KiB.
  * memory: heap (mallinfo2) and RSS growth for `conns` established idle pairs, per pair.
  */
@@ -20,6 +34,7 @@
 
 #include <malloc.h>
 #include <unistd.h>
+#include <valgrind/callgrind.h> /* client requests: a few no-op instructions outside valgrind */
 
 typedef struct {
     SSL *ssl;
@@ -62,14 +77,21 @@ static int finished(SSL *ssl, int result, const char *step) {
     return 0;
 }
 
-static void link_open(Link *link, SSL_CTX *client, SSL_CTX *server) {
+/* Both SSL objects, the client offering `ticket` (taken: freed here) when there is one. */
+static void link_start(Link *link, SSL_CTX *client, SSL_CTX *server, SSL_SESSION *ticket) {
     endpoint_open(&link->client, client_connection(client));
     SSL *ssl = SSL_new(server);
     if (ssl == NULL) fail("SSL_new (server)");
     endpoint_open(&link->server, ssl);
     SSL_set_connect_state(link->client.ssl);
     SSL_set_accept_state(link->server.ssl);
+    if (ticket != NULL) {
+        if (!SSL_set_session(link->client.ssl, ticket)) fail("SSL_set_session");
+        SSL_SESSION_free(ticket);
+    }
+}
 
+static void link_handshake(Link *link) {
     int client_done = 0, server_done = 0;
     for (int round = 0; !(client_done && server_done); round++) {
         if (round > 64) fail("the handshake does not progress");
@@ -82,6 +104,11 @@ static void link_open(Link *link, SSL_CTX *client, SSL_CTX *server) {
     unsigned char byte;
     if (finished(link->client.ssl, SSL_read(link->client.ssl, &byte, 1), "ticket read"))
         fail("application data during the handshake");
+}
+
+static void link_open(Link *link, SSL_CTX *client, SSL_CTX *server) {
+    link_start(link, client, server, NULL);
+    link_handshake(link);
 }
 
 static void link_close(Link *link) {
@@ -124,6 +151,80 @@ static void handshakes(void) {
            "\"hs_per_s\":%.1f,\"hs_per_cpu_s\":%.1f,\"cipher\":\"%s\",\"group\":\"%s\"}\n",
            implementation(""), cert, iterations, took.wall, took.cpu, rate((double)iterations, took.wall),
            rate((double)iterations, took.cpu), negotiated, group);
+    SSL_CTX_free(client);
+    SSL_CTX_free(server);
+}
+
+/* The client's ticket store: the latest ticket received, handed out once (TLSKit's cache). */
+static SSL_SESSION *latest_ticket;
+
+static int keep_ticket(SSL *ssl, SSL_SESSION *session) {
+    (void)ssl;
+    if (latest_ticket != NULL) SSL_SESSION_free(latest_ticket);
+    latest_ticket = session;
+    return 1; /* the reference is ours now */
+}
+
+static SSL_SESSION *take_ticket(void) {
+    SSL_SESSION *ticket = latest_ticket;
+    latest_ticket = NULL;
+    return ticket;
+}
+
+/* The measured part of a `resume` iteration; 0 unless resumed on both sides with `suite_id`. */
+static int resumed_connection(SSL_CTX *client, SSL_CTX *server, int renew, unsigned suite_id, char *group, size_t size) {
+    Link link;
+    link_start(&link, client, server, take_ticket());
+    if (!renew) SSL_set_num_tickets(link.server.ssl, 0);
+    link_handshake(&link);
+    int good = SSL_session_reused(link.client.ssl) && SSL_session_reused(link.server.ssl) &&
+               SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(link.client.ssl)) == suite_id;
+    if (group != NULL) {
+        const char *name = OBJ_nid2sn(SSL_get_negotiated_group(link.client.ssl) & ~TLSEXT_nid_unknown);
+        snprintf(group, size, "%s", name != NULL ? name : "none");
+    }
+    link_close(&link);
+    return good;
+}
+
+static void resumptions(void) {
+    const char *cert = option("cert", "ecdsa");
+    long iterations = option_number("iters", 1000), warmup = option_number("warmup", 50);
+    int renew = (int)option_number("renew", 1);
+    const char *suite = suite_for("aes128");
+    int release_buffers = (int)option_number("release-buffers", 1);
+    SSL_CTX *client = client_context(cert, suite, release_buffers);
+    SSL_CTX *server = server_context(cert, suite, release_buffers);
+    SSL_CTX_set_session_cache_mode(client, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(client, keep_ticket);
+    char group[32] = "?";
+    Stopwatch took = {0, 0};
+    for (long i = 0; i < warmup + iterations; i++) {
+        Link link; /* not measured: hands the client a ticket */
+        link_start(&link, client, server, take_ticket());
+        link_handshake(&link);
+        if (i == 0 && (SSL_session_reused(link.client.ssl) || SSL_get_verify_result(link.client.ssl) != X509_V_OK))
+            fail("the first handshake was not a full one with the server verified");
+        link_close(&link);
+        if (latest_ticket == NULL) fail("no session ticket");
+        int measured = i >= warmup;
+        Stopwatch start = measured ? stopwatch_start() : (Stopwatch){0, 0};
+        if (measured) CALLGRIND_TOGGLE_COLLECT;
+        int good = resumed_connection(client, server, renew, 0x1301, i == 0 ? group : NULL, sizeof group);
+        if (measured) {
+            CALLGRIND_TOGGLE_COLLECT;
+            Stopwatch lap = stopwatch_elapsed(start);
+            took.wall += lap.wall;
+            took.cpu += lap.cpu;
+        }
+        if (!good) fail("handshake %ld was not resumed with %s", i, suite);
+        if (i == 0 && strcmp(group, "X25519") != 0) fail("key exchange %s, not X25519", group);
+    }
+    if (latest_ticket != NULL) SSL_SESSION_free(take_ticket());
+    printf("{\"impl\":\"%s\",\"bench\":\"resume\",\"cert\":\"%s\",\"iters\":%ld,\"renew\":%d,\"wall_s\":%.6f,"
+           "\"cpu_s\":%.6f,\"hs_per_s\":%.1f,\"hs_per_cpu_s\":%.1f,\"cipher\":\"%s\",\"group\":\"%s\"}\n",
+           implementation(""), cert, iterations, renew, took.wall, took.cpu, rate((double)iterations, took.wall),
+           rate((double)iterations, took.cpu), suite, group);
     SSL_CTX_free(client);
     SSL_CTX_free(server);
 }
@@ -218,10 +319,11 @@ int main(int argc, char **argv) {
     bench_argv = argv;
     const char *mode = argc > 1 ? argv[1] : "";
     if (strcmp(mode, "handshake") == 0) handshakes();
+    else if (strcmp(mode, "resume") == 0) resumptions();
     else if (strcmp(mode, "bulk") == 0) bulk();
     else if (strcmp(mode, "memory") == 0) memory();
     else {
-        fprintf(stderr, "usage: %s handshake|bulk|memory [--option value]...\n", argv[0]);
+        fprintf(stderr, "usage: %s handshake|resume|bulk|memory [--option value]...\n", argv[0]);
         return 2;
     }
     return fflush(stdout) == 0 ? 0 : 1;

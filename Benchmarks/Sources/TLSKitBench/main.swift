@@ -7,7 +7,8 @@ import TLSKitOpenSSL
 // so the two can be compared run for run. One JSON object per run on stdout.
 //
 //   TLSKitBench handshake --certdir DIR --cert ecdsa|rsa [--iters 1000] [--warmup 50]
-//   TLSKitBench bulk --certdir DIR [--mib 1024] [--warmup-mib 16]
+//   TLSKitBench resume --certdir DIR --cert ecdsa|rsa [--iters 1000] [--warmup 50]
+//   TLSKitBench bulk --certdir DIR [--cipher aes128|chacha20] [--mib 1024] [--warmup-mib 16]
 //   TLSKitBench memory --certdir DIR [--conns 1000]
 #if canImport(Glibc)
 import Glibc
@@ -57,21 +58,36 @@ func serverBackend() throws -> any TLSBackend {
     return try OpenSSLBackend(providers: providers, propertyQuery: query.isEmpty ? nil : query, engines: engines)
 }
 
-func contexts(cert: String) -> (any TLSClientContext, any TLSServerContext) {
+/// The TLS 1.3 suite for `--cipher` (the C reference's short names).
+func suite(_ cipher: String) -> TLSCipherSuite {
+    switch cipher {
+    case "aes128": return .tlsAES128GCMSHA256
+    case "aes256": return .tlsAES256GCMSHA384
+    case "chacha20", "chacha": return .tlsCHACHA20POLY1305SHA256
+    default: die("--cipher is aes128, aes256 or chacha20, not '\(cipher)'")
+    }
+}
+
+func contexts(
+    cert: String, suite: TLSCipherSuite = .tlsAES128GCMSHA256, resumesSessions: Bool = false,
+    groups: [TLSNamedGroup]? = nil
+) -> (any TLSClientContext, any TLSServerContext) {
     do {
         let backend: any TLSBackend = backendName == "gnutls" ? try GnuTLSBackend() : try OpenSSLBackend()
         var client = TLSClientConfiguration(trustStore: .file(option("ca", "\(certdir)/\(cert)-ca.pem")))
         client.minimumVersion = .tls1_3
-        client.cipherSuites = [.tlsAES128GCMSHA256]
+        client.cipherSuites = [suite]
         client.serverName = try TLSServerName("localhost")
-        client.resumesSessions = false  // full handshakes, as the C reference does
+        client.resumesSessions = resumesSessions  // off: full handshakes, as the C reference does
+        client.keyExchangeGroups = groups
         let keySpec = option("server-key", "\(certdir)/\(cert)-leaf.key")
         let key: TLSPrivateKey = keySpec.contains(":") && !keySpec.hasPrefix("/") ? .identifier(keySpec) : .file(keySpec)
         var server = TLSServerConfiguration(
             certificateChain: TLSSigningChain(
                 certificate: .file(option("server-cert", "\(certdir)/\(cert)-leaf.pem")), privateKey: key))
         server.minimumVersion = .tls1_3
-        server.cipherSuites = [.tlsAES128GCMSHA256]
+        server.cipherSuites = [suite]
+        server.keyExchangeGroups = groups
         return (try backend.makeClientContext(client), try serverBackend().makeServerContext(server))
     } catch {
         die("contexts: \(error)")
@@ -146,12 +162,67 @@ func runHandshake() {
             + "\"hs_per_cpu_s\":\(cpu > 0 ? Double(iters) / cpu : 0),\"cipher\":\"\(suite)\",\"group\":\"\(group)\"}")
 }
 
+/// The measured part of a `resume` iteration: both connections made (the client takes its
+/// ticket), the resumed handshake, the tickets sent after it read, closed, released. Whether
+/// both sides resumed with AES-128-GCM. Not inlined, so the connections die inside it.
+@inline(never)
+func resumedConnection(_ c: any TLSClientContext, _ s: any TLSServerContext, group: inout String, record: Bool) -> Bool {
+    let (client, server) = connectedPair(c, s)
+    let good =
+        client.connectionInfo?.resumed == true && server.connectionInfo?.resumed == true
+        && client.connectionInfo?.cipherSuite == .tlsAES128GCMSHA256
+    if record { group = client.connectionInfo?.keyExchangeGroup.map { "\($0)" } ?? "none" }
+    close(client, server)
+    return good
+}
+
+/// TLS 1.3 resumption, as `tls_memory resume` (see there): per iteration a connection that
+/// is not measured hands the client context a fresh ticket (TLSKit's GnuTLS server sends
+/// tickets after full handshakes only), then the measured resumed connection offers it.
+func runResume() {
+    let cert = option("cert", "ecdsa")
+    let iters = Int(option("iters", "1000"))!
+    let warmup = Int(option("warmup", "50"))!
+    // X25519 named: GnuTLS would otherwise pick secp256r1 (OpenSSL's default is X25519).
+    let (c, s) = contexts(cert: cert, resumesSessions: true, groups: [.x25519])
+    var wall = 0.0
+    var cpu = 0.0
+    var groupName = "?"
+    for i in 0..<(warmup + iters) {
+        let (client, server) = connectedPair(c, s)  // not measured: a ticket for the next one
+        if i == 0 {
+            guard let info = client.connectionInfo, info.peerVerification == .verified, !info.resumed else {
+                die("the first handshake was not a full one with the server verified")
+            }
+        }
+        close(client, server)
+        let measured = i >= warmup
+        let wall0 = measured ? now(CLOCK_MONOTONIC) : 0
+        let cpu0 = measured ? now(CLOCK_PROCESS_CPUTIME_ID) : 0
+        if measured { CTLSKitBenchShim_callgrind_toggle_collect() }
+        let good = resumedConnection(c, s, group: &groupName, record: i == 0)
+        if measured {
+            CTLSKitBenchShim_callgrind_toggle_collect()
+            cpu += now(CLOCK_PROCESS_CPUTIME_ID) - cpu0
+            wall += now(CLOCK_MONOTONIC) - wall0
+        }
+        if !good { die("handshake \(i) was not resumed with TLS_AES_128_GCM_SHA256") }
+        if i == 0 && groupName != "\(TLSNamedGroup.x25519)" { die("key exchange \(groupName), not X25519") }
+    }
+    print(
+        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"resume\",\"cert\":\"\(cert)\",\"iters\":\(iters),"
+            + "\"wall_s\":\(wall),\"cpu_s\":\(cpu),\"hs_per_s\":\(wall > 0 ? Double(iters) / wall : 0),"
+            + "\"hs_per_cpu_s\":\(cpu > 0 ? Double(iters) / cpu : 0),\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"group\":\"\(groupName)\"}")
+}
+
 func runBulk() {
     let mib = Int(option("mib", "1024"))!
     let warmupMiB = Int(option("warmup-mib", "16"))!
     let writeSize = 16_384
-    let (c, s) = contexts(cert: "ecdsa")
+    let cipher = option("cipher", "aes128")
+    let (c, s) = contexts(cert: "ecdsa", suite: suite(cipher))
     let (client, server) = connectedPair(c, s)
+    guard client.connectionInfo?.cipherSuite == suite(cipher) else { die("not \(suite(cipher))") }
     let data = UnsafeMutableRawBufferPointer.allocate(byteCount: writeSize, alignment: 16)
     for i in 0..<writeSize { data[i] = UInt8(truncatingIfNeeded: i) }
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: writeSize, alignment: 16)
@@ -182,7 +253,7 @@ func runBulk() {
     let cpu = writes > 0 ? now(CLOCK_PROCESS_CPUTIME_ID) - cpu0 : 0
     let bytes = Double(writes * writeSize)
     print(
-        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"bulk\",\"cipher\":\"aes128\",\"suite\":\"\(client.connectionInfo!.cipherSuite)\","
+        "{\"impl\":\"tlskit-\(backendName)\",\"bench\":\"bulk\",\"cipher\":\"\(cipher)\",\"suite\":\"\(client.connectionInfo!.cipherSuite)\","
             + "\"write_size\":\(writeSize),\"bytes\":\(Int(bytes)),\"wall_s\":\(wall),\"cpu_s\":\(cpu),"
             + "\"MBps\":\(wall > 0 ? bytes / wall / 1e6 : 0),\"MBps_cpu\":\(cpu > 0 ? bytes / cpu / 1e6 : 0)}")
 }
@@ -228,6 +299,7 @@ func runMemory() {
 guard arguments.count >= 2 else { die("usage: TLSKitBench handshake|bulk|memory [--option value]...") }
 switch arguments[1] {
 case "handshake": runHandshake()
+case "resume": runResume()
 case "bulk": runBulk()
 case "memory": runMemory()
 case "socket-handshake": runSocket(bulk: false)
