@@ -17,7 +17,9 @@ this repository; it works from a clone in a folder of any name.
 times on a shared machine) for TLSKit on each backend and for the C reference in the same
 run, and fails when a ratio TLSKit / C is more than 5% above results/baseline.json (the
 ratio, not the count, so a different OpenSSL build moves both sides). --update-baseline
-writes the measured ratios as the new baseline (commit it with the change that explains it).
+writes the measured ratios as the new baseline (commit it with the change that explains it);
+--add-to-baseline adds only the rows the baseline does not have yet (new workloads), leaving
+the others at their committed values.
 """
 import argparse
 import json
@@ -123,11 +125,21 @@ NOTES_MARKER = "<!-- notes below: written by hand, kept when run.py rewrites the
 TOLERANCE = 1.05
 
 
-def check(quick, update):
+def check(quick, update, add):
     """The regression guard: instruction ratios TLSKit / C against the committed baseline."""
     instr = instruction_counts(quick)
     measured = {f"{title} [{backend}]": s_i / c_i
                 for title, c_i, *s_is in instr for backend, s_i in zip(BACKENDS, s_is)}
+    if add:
+        with open(BASELINE) as f:
+            current = json.load(f)
+        added = {k: round(v, 4) for k, v in measured.items() if k not in current["ratios"]}
+        current["ratios"].update(added)
+        with open(BASELINE, "w") as f:
+            json.dump(current, f, indent=2, sort_keys=True)
+            f.write("\n")
+        print(f"added to {BASELINE}: " + (", ".join(f"{k} {v}" for k, v in sorted(added.items())) or "nothing"))
+        update = False
     if update:
         with open(BASELINE, "w") as f:
             json.dump({"tolerance": TOLERANCE, "ratios": {k: round(v, 4) for k, v in measured.items()}}, f, indent=2, sort_keys=True)
@@ -145,7 +157,7 @@ def check(quick, update):
         base = baseline.get(key)
         if base is None:
             print(f"{key:44} {'-':>9} {ratio:9.4f} {'new':>8}")
-            worse.append(f"{key}: not in the baseline (run --update-baseline)")
+            worse.append(f"{key}: not in the baseline (a new row: run --add-to-baseline)")
             continue
         change = ratio / base - 1
         print(f"{key:44} {base:9.4f} {ratio:9.4f} {change:+8.1%}")
@@ -166,6 +178,8 @@ def main():
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--check", action="store_true", help="the callgrind regression guard against results/baseline.json")
     parser.add_argument("--update-baseline", action="store_true", help="with --check: write the measured ratios as the baseline")
+    parser.add_argument("--add-to-baseline", action="store_true",
+                        help="with --check: add the rows the baseline lacks, keep the others (then checks them all)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: fewer iterations, 1 rep unless --reps, results/latest.md left alone")
     parser.add_argument("--only", default=None,
@@ -177,7 +191,7 @@ def main():
     make_certs()
     build()
     if opts.check:
-        raise SystemExit(check(opts.quick, opts.update_baseline))
+        raise SystemExit(check(opts.quick, opts.update_baseline, opts.add_to_baseline))
 
     iters = "200" if opts.quick else "1000"
     mib = "128" if opts.quick else "1024"
