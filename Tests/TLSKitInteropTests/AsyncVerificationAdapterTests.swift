@@ -219,7 +219,7 @@ struct AsyncVerificationAdapterTests {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        TLSChannelHandler(context: clientContext, serverName: "localhost", handshakeTimeout: .milliseconds(300)))
+                        TLSChannelHandler(context: clientContext, serverName: "localhost", handshakeTimeout: .seconds(2)))
                     try channel.pipeline.syncOperations.addHandler(watcher)
                 }
             }
@@ -314,7 +314,7 @@ struct AsyncVerificationAdapterTests {
         let port = listener.port
         let error = #expect(throws: TLSError.self) {
             _ = try TLSSocket.connect(
-                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .milliseconds(400))
+                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .seconds(3))
         }
         #expect(error?.code == .timeout)
         #expect(error?.message.contains("allowList") == true, "\(String(describing: error))")
