@@ -64,8 +64,10 @@ public protocol TLSConnection: AnyObject {
     /// asynchronous policies run to completion on TLSKit's verifier thread while
     /// ``handshake()`` waits.
     ///
-    /// Backends suspend client handshakes (OpenSSL 3's retry-verify, GnuTLS's re-entrant
-    /// verify function); a server's handshake still waits inside the call.
+    /// Which handshakes suspend: GnuTLS's, on both sides (its re-entrant verify function;
+    /// a server also for the returning client of a resumed session), and OpenSSL's on clients
+    /// (retry-verify). An OpenSSL 3.0 server's handshake still waits inside the call: 3.0
+    /// cannot suspend a server's certificate verification soundly.
     func enableAsynchronousVerification()
     /// The verification the handshake is suspended for, between a ``handshake()`` that
     /// returned ``TLSHandshakeStatus/verificationPending`` and the one after

@@ -25,13 +25,14 @@
 /// fast and do not block. A policy made with ``init(name:evaluateAsync:)`` may wait (for an
 /// OCSP responder, a CT log, an allow-list service):
 /// - when the connection's driver opted in with ``TLSConnection/enableAsynchronousVerification()``
-///   (TLSKitNIO's `TLSChannelHandler`, TLSKitIO's `TLSSocket` and `TLSStream` do), a client's
-///   handshake is suspended: ``TLSConnection/handshake()`` returns
-///   ``TLSHandshakeStatus/verificationPending``, the driver runs the check without blocking
-///   its thread and completes it with ``TLSConnection/completeVerification(_:)``;
-/// - otherwise (a server, or a driver that did not opt in) the check runs to completion on
-///   TLSKit's own verifier thread while the handshake call waits for it, as a blocking
-///   policy would.
+///   (TLSKitNIO's `TLSChannelHandler`, TLSKitIO's `TLSSocket` and `TLSStream` do), the
+///   handshake is suspended — a client's on every backend, a server's on GnuTLS:
+///   ``TLSConnection/handshake()`` returns ``TLSHandshakeStatus/verificationPending``, the
+///   driver runs the check without blocking its thread and completes it with
+///   ``TLSConnection/completeVerification(_:)``;
+/// - otherwise (an OpenSSL 3.0 server, or a driver that did not opt in) the check runs to
+///   completion on TLSKit's own verifier thread while the handshake call waits for it, as a
+///   blocking policy would.
 /// Either way the policy is consulted at the same points as a synchronous one — resumptions
 /// included — and the handshake never goes on before it answered: a verdict that does not
 /// come is never an acceptance.

@@ -77,9 +77,10 @@ extension GnuTLSConnection {
                 verifiedChain: path, backendVerification: verification)
             // Suspension: GnuTLS keeps its handshake state at the verify step when this
             // returns GNUTLS_E_AGAIN and calls it again on the next gnutls_handshake, which
-            // then takes the verdict. Clients only, as with OpenSSL.
-            let isClient = side == .client
-            switch suspension.run(checks, request, suspend: { isClient }) {
+            // then takes the verdict. Both sides: GnuTLS 3.7's client and server state
+            // machines (TLS 1.2 and 1.3) run the verify step as a state of its own that is
+            // re-entered after any negative return other than -1.
+            switch suspension.run(checks, request, suspend: { true }) {
             case .rejected(let failure):
                 verificationFailure = failure
                 return -1
@@ -97,23 +98,36 @@ extension GnuTLSConnection {
 
     /// Servers, after a resumption: GnuTLS has enforced the ticket's age; check that the
     /// client's remembered certificate is still valid and that the policies still agree.
-    func recheckResumedClient() -> TLSVerificationFailure? {
-        guard state.clientAuthentication != .none else { return nil }
+    /// `.pending` while an asynchronous policy's verdict is awaited (GnuTLS's part of the
+    /// handshake is over; the connection is not reported complete before the verdict).
+    func recheckResumedClient() -> TLSCheckOutcome {
+        guard state.clientAuthentication != .none else { return .accepted }
         var count: UInt32 = 0
         let chain = Self.certificates(gnutls_certificate_get_peers(session, &count), count)
-        guard !chain.isEmpty else { return nil }
+        guard !chain.isEmpty else { return .accepted }
         let pinned = state.pins != nil
         let remembered = TLSSessionAuthentication(
             authenticatedAt: state.clock.now(), peerCertificates: chain,
             verifiedChain: pinned ? [chain[0]] : GnuTLSPeerChain.verifiedPath(presented: chain, credentials: state.credentials.pointer),
             verification: pinned ? .pinned : .verified, validity: pinned ? nil : GnuTLSPeerChain.validity(chain[0]))
         authentication = remembered
-        guard
-            let refusal = remembered.refusal(
-                now: state.clock.now(), maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: state.checks,
-                side: .server, serverName: peerName())
-        else { return nil }
-        return TLSVerificationFailure(reason: .rejectedByHook, backendText: "resumption refused: \(refusal)", peerCertificates: chain)
+        func refused(_ why: String) -> TLSCheckOutcome {
+            .rejected(TLSVerificationFailure(reason: .rejectedByHook, backendText: "resumption refused: \(why)", peerCertificates: chain))
+        }
+        if let refusal = remembered.refusal(
+            now: state.clock.now(), maximumAge: state.maximumResumptionAge, verificationTime: nil, checks: nil,
+            side: .server, serverName: peerName())
+        {
+            return refused(refusal)
+        }
+        guard let checks = state.checks, let request = remembered.resumptionRequest(side: .server, serverName: peerName()) else {
+            return .accepted
+        }
+        switch suspension.run(checks, request, suspend: { true }) {
+        case .rejected(let failure): return refused(failure.backendText)
+        case .pending: return .pending
+        case .accepted: return .accepted
+        }
     }
 
     /// GnuTLS's own verification of the chain (and the name), as a failure or `nil`.

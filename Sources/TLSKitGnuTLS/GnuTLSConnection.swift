@@ -61,6 +61,9 @@ final class GnuTLSConnection: TLSConnection {
     /// Clients: the ticket taken from the cache, not yet offered: the policies are asked
     /// about it when the handshake starts (they may be asynchronous).
     private var resumptionCandidate: (ticket: GnuTLSSessionTicket, authentication: TLSSessionAuthentication)?
+    /// Servers: GnuTLS resumed a session and the returning client's check has not passed
+    /// yet (an asynchronous policy may be awaited): the handshake is not complete.
+    private var resumedClientCheckPending = false
 
     init(
         state: GnuTLSContextState, owner: AnyObject, serverName: TLSServerName?, server: GnuTLSServerContext? = nil,
@@ -191,6 +194,7 @@ final class GnuTLSConnection: TLSConnection {
         if contract.handshakeDone { return .complete }
         if suspension.isWaiting { return .verificationPending }
         if resumptionCandidate != nil, !resolveResumption() { return .verificationPending }
+        if resumedClientCheckPending { return try finishResumedServer() }
         var rounds = 0
         while true {
             rounds += 1
@@ -206,18 +210,11 @@ final class GnuTLSConnection: TLSConnection {
             }
             if status == GNUTLS_E_SUCCESS {
                 let resumed = gnutls_session_is_resumed(session) != 0
-                if side == .server, resumed, let refusal = recheckResumedClient() {
-                    // The ticket was good but the client may no longer be trusted: refuse.
-                    _ = gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_CERTIFICATE_UNKNOWN)
-                    throw contract.fail(.verificationRejected(refusal, peer: "client", backendErrors: []))
+                if side == .server, resumed {
+                    resumedClientCheckPending = true
+                    return try finishResumedServer()
                 }
-                contract.markHandshakeDone()
-                info = makeInfo()
-                if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
-                if side == .server, !resumed, info?.protocolVersion == .tls1_3, state.sessionTicketCount > 0 {
-                    _ = gnutls_session_ticket_send(session, state.sessionTicketCount, 0)
-                }
-                return .complete
+                return finishHandshake(resumed: resumed)
             }
             if status == GNUTLS_E_AGAIN || status == GNUTLS_E_INTERRUPTED {
                 // GnuTLS may stop after one message with more records still queued.
@@ -227,6 +224,35 @@ final class GnuTLSConnection: TLSConnection {
             if gnutls_error_is_fatal(status) == 0 { continue }  // e.g. a warning alert
             throw fail(status, phase: .handshake)
         }
+    }
+
+    /// Servers, a resumption GnuTLS completed: the returning client is checked (its
+    /// remembered certificate and the policies, which may be asynchronous) before the
+    /// handshake is reported complete; a refusal sends an alert and fails it.
+    private func finishResumedServer() throws(TLSError) -> TLSHandshakeStatus {
+        switch recheckResumedClient() {
+        case .pending:
+            return .verificationPending
+        case .rejected(let refusal):
+            // The ticket was good but the client may no longer be trusted: refuse.
+            resumedClientCheckPending = false
+            _ = gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_CERTIFICATE_UNKNOWN)
+            throw contract.fail(.verificationRejected(refusal, peer: "client", backendErrors: []))
+        case .accepted:
+            resumedClientCheckPending = false
+            return finishHandshake(resumed: true)
+        }
+    }
+
+    /// GnuTLS's handshake succeeded and every check passed: the connection is established.
+    private func finishHandshake(resumed: Bool) -> TLSHandshakeStatus {
+        contract.markHandshakeDone()
+        info = makeInfo()
+        if info?.protocolVersion != .tls1_3 { keepSession() }  // TLS 1.2: the ticket came in the handshake
+        if side == .server, !resumed, info?.protocolVersion == .tls1_3, state.sessionTicketCount > 0 {
+            _ = gnutls_session_ticket_send(session, state.sessionTicketCount, 0)
+        }
+        return .complete
     }
 
     func enableAsynchronousVerification() { suspension.enabled = true }

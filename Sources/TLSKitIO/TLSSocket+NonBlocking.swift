@@ -23,7 +23,7 @@ extension TLSSocket {
     ///
     /// - Returns: `.completed(0)` once it is done; a would-block result otherwise.
     ///
-    /// A client's asynchronous verification policy is waited for here, on TLSKit's verifier
+    /// An asynchronous verification policy is waited for here, on TLSKit's verifier
     /// thread, within the socket's time-out (as in ``handshake()``).
     public func tryHandshake() throws(TLSError) -> TLSIOResult {
         if !connection.isHandshakeComplete { connection.enableAsynchronousVerification() }

@@ -167,9 +167,9 @@ public final class TLSSocket {
     ///   `TLSError.Code.timeout` when the whole handshake takes longer than the socket's
     ///   time-out, however the peer spaces its bytes.
     ///
-    /// A client's asynchronous verification policies run on TLSKit's verifier thread while
-    /// this waits, within the same deadline: a policy that has not answered when it passes
-    /// fails the handshake (the peer gets an alert) with `TLSError.Code.timeout`.
+    /// Asynchronous verification policies run on TLSKit's verifier thread while this waits,
+    /// within the same deadline: a policy that has not answered when it passes fails the
+    /// handshake (the peer gets an alert) with `TLSError.Code.timeout`.
     public func handshake() throws(TLSError) {
         let deadline = handshakeDeadline()
         while let pending = try handshakeUntilVerification(deadline) {

@@ -26,6 +26,9 @@ public final class TLSStream: Sendable {
         let mutex = TLSMutex()
         var descriptor: Int32 = -1
         var cancelled = false
+        /// The handshake completed (set once, behind the mutex): reads and writes no longer
+        /// go through ``TLSStream/handshake()`` first.
+        var handshakeDone = false
 
         /// Closes the socket with the descriptor forgotten under the mutex first, so a
         /// cancellation handler can never shut down the number after it was closed (and
@@ -78,8 +81,10 @@ public final class TLSStream: Sendable {
 
     /// Runs the handshake (returns at once if it is done).
     ///
-    /// A client's asynchronous verification policy runs as a task while the handshake is
-    /// suspended: no thread waits for it. The socket's time-out bounds the whole handshake,
+    /// An asynchronous verification policy runs as a task while the handshake is suspended:
+    /// no thread waits for it (clients; servers on backends that suspend server handshakes,
+    /// GnuTLS — an OpenSSL 3.0 server decides on TLSKit's verifier thread while the stream's
+    /// queue waits). An accepted stream runs this on its first read or write. The socket's time-out bounds the whole handshake,
     /// the wait included: a policy that has not answered by then fails the handshake with
     /// `TLSError.Code.timeout` (the peer gets an alert). Cancelling the calling task
     /// meanwhile closes the stream; the policy's task is cancelled and its result ignored.
@@ -96,6 +101,15 @@ public final class TLSStream: Sendable {
                 try socket.connection.completeVerification(verdict)
             }
         }
+        state.mutex.withLock { state.handshakeDone = true }
+    }
+
+    /// Runs the handshake before the first read or write, so that an accepted stream's
+    /// handshake suspends for asynchronous policies too (instead of running inside the
+    /// blocking call).
+    private func handshakeIfNeeded() async throws {
+        if state.mutex.withLock({ state.handshakeDone }) { return }
+        try await handshake()
     }
 
     /// Runs `pending` in a task of its own, until `end` at most (`nil`: the deadline passed)
@@ -170,11 +184,13 @@ public final class TLSStream: Sendable {
 
     /// Reads up to `maximumCount` bytes; `nil` once the peer has closed cleanly.
     public func read(maximumCount: Int = 65_536) async throws -> [UInt8]? {
-        try await perform { socket throws(TLSError) in try socket.receive(maximumCount: maximumCount) }
+        try await handshakeIfNeeded()
+        return try await perform { socket throws(TLSError) in try socket.receive(maximumCount: maximumCount) }
     }
 
     /// Writes all of `bytes`.
     public func write(_ bytes: [UInt8]) async throws {
+        try await handshakeIfNeeded()
         try await perform { socket throws(TLSError) in try socket.send(bytes) }
     }
 

@@ -24,12 +24,15 @@ public import TLSKit
 /// - A handshake that has not completed within `handshakeTimeout` of the channel becoming
 ///   active ends with `errorCaught(TLSError(.timeout))` and the channel closed, so a peer that
 ///   connects and stays silent cannot hold a connection open for ever.
-/// - Asynchronous verification: a client's asynchronous `TLSVerificationPolicy` runs in a task
-///   off the event loop while the handshake is suspended (the loop goes on serving other
+/// - Asynchronous verification: an asynchronous `TLSVerificationPolicy` runs in a task off
+///   the event loop while the handshake is suspended (the loop goes on serving other
 ///   channels; input is buffered); its verdict resumes the handshake, or fails it with the
 ///   alert and an error naming the policy. `handshakeTimeout` covers the wait. Closing the
-///   channel meanwhile cancels the task and ignores its result. (A server's asynchronous
-///   policies run to completion on TLSKit's verifier thread inside the handshake step.)
+///   channel meanwhile cancels the task and ignores its result. Clients suspend on every
+///   backend, servers (an mTLS server asking about the client's certificate, or about a
+///   returning client's session) on backends that can suspend them: GnuTLS. An OpenSSL 3.0
+///   server's asynchronous policies run to completion on TLSKit's verifier thread inside the
+///   handshake step, which holds the event loop meanwhile.
 /// - Bounded memory: a connection holds at most ``bufferLimit`` bytes (default 64 KiB, like
 ///   rustls' buffer limit) of its own: writes made before the handshake completes (a write
 ///   over the limit fails with `TLSError.Code.invalidState`; the connection goes on), and
@@ -82,7 +85,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// A fatal error's alert is being written, or was written and our output closed: input is
     /// read and dropped (see `lingerAfterAlert`), and the application's close waits for that.
     var failing = false
-    /// A client's asynchronous verification policy, running off the event loop.
+    /// An asynchronous verification policy, running off the event loop.
     var verificationTask: Task<Void, Never>?
 
     /// The default ``bufferLimit``: 64 KiB.

@@ -49,6 +49,12 @@ extension OpenSSLConnection {
                 verifiedChain: verifiedChain, backendVerification: verification)
             // Suspension: OpenSSL 3.0 retries verification only on clients (a server's state
             // machine would take the 1 below as an acceptance), so servers wait here instead.
+            // SSL_MODE_ASYNC with ASYNC_pause_job() from here was considered and refused: it
+            // runs all of SSL_do_handshake (our signer, resolver, key-log and verify callbacks,
+            // providers) on a 32 KiB fibre stack with no guard page that 3.0 cannot enlarge
+            // (ASYNC_set_mem_functions is 3.2+); and a job's fibre keeps the async context of
+            // the thread it first ran on (async_start_func), so a job resumed on another thread
+            // (TLSStream's queue) would return to that thread's stack when it finishes.
             let ssl = self.ssl
             let isClient = side == .client
             switch suspension.run(checks, request, suspend: { isClient && CTLSKitOpenSSLShims_SSL_set_retry_verify(ssl) == 1 }) {

@@ -126,23 +126,163 @@ struct AsyncVerificationTests {
         #expect(throws: TLSError.self) { try first.client.completeVerification(try #require(second.client.pendingVerification).rejected("x")) }
     }
 
-    @Test(arguments: TestBackends.all)
-    func serversRunAsynchronousPoliciesInsideTheHandshake(backend: BackendUnderTest) throws {
-        let calls = Calls()
+    // MARK: Servers (mutual TLS)
+
+    /// Backends whose servers suspend for asynchronous policies (GnuTLS), and those whose
+    /// servers decide inside the handshake call (OpenSSL 3.0: see docs/BackendDifferences.md).
+    static let suspendingServers = TestBackends.all.filter { $0.name == "gnutls" }
+    static let blockingServers = TestBackends.all.filter { $0.name == "openssl" }
+
+    /// A client presenting Fixtures.client and a server requiring a client certificate and
+    /// asking `policy` about it.
+    static func mutualTLS(_ backend: BackendUnderTest, _ policy: TLSVerificationPolicy, version: TLSProtocolVersion? = nil) throws
+        -> (any TLSClientContext, any TLSServerContext)
+    {
         var server = Fixtures.serverConfig()
         server.trustStore = Fixtures.root.trustStore
         var client = Fixtures.clientConfig()
         client.certificateChain = Fixtures.client.signingChain
+        if let version {
+            client.minimumVersion = version
+            client.maximumVersion = version
+        }
         let b = try backend.make()
-        let policy = Self.policy(calls) { _ in .reject("client not allowed") }
-        let pair = try ConnectionPair(
-            client: try b.makeClientContext(client),
-            server: try b.makeServerContext(server, hooks: TLSContextHooks(verificationPolicies: [policy])))
-        pair.server.enableAsynchronousVerification()  // servers do not suspend: still decided in the call
+        return (try b.makeClientContext(client), try b.makeServerContext(server, hooks: TLSContextHooks(verificationPolicies: [policy])))
+    }
+
+    /// Runs the pair until it stalls, then checks that the server waits for a verdict about
+    /// the client's certificate (the policy not run yet); runs it and hands the verdict over.
+    static func suspendServerAndComplete(_ pair: ConnectionPair, calls: Calls) async throws -> TLSPendingVerification {
+        let before = calls.count
+        #expect(!pair.handshake())
+        #expect(pair.serverError == nil && pair.clientError == nil, "\(String(describing: pair.serverError)) \(String(describing: pair.clientError))")
+        #expect(try pair.server.handshake() == .verificationPending)
+        #expect(try pair.server.handshake() == .verificationPending, "calling again before the verdict is harmless")
+        #expect(!pair.server.isHandshakeComplete)
+        #expect(pair.server.connectionInfo == nil)
+        let pending = try #require(pair.server.pendingVerification)
+        #expect(calls.count == before, "the handshake was suspended before the policy ran")
+        #expect(pending.policyNames == ["asyncCheck"])
+        #expect(pending.request.side == .server)
+        #expect(pending.request.peerCertificates.first == Fixtures.client.certificateDER)
+        let verdict = await pending.evaluate()
+        #expect(calls.count == before + 1)
+        try pair.server.completeVerification(verdict)
+        #expect(throws: TLSError.self) { try pair.server.completeVerification(verdict) }  // once only
+        return pending
+    }
+
+    @Test(arguments: suspendingServers, [TLSProtocolVersion.tls1_2, .tls1_3])
+    func aServerSuspendsForTheClientCertificateAndAnAcceptanceCompletes(backend: BackendUnderTest, version: TLSProtocolVersion)
+        async throws
+    {
+        let calls = Calls()
+        let (client, server) = try Self.mutualTLS(backend, Self.policy(calls) { _ in .accept }, version: version)
+        let pair = try ConnectionPair(client: client, server: server)
+        pair.server.enableAsynchronousVerification()
+        let pending = try await Self.suspendServerAndComplete(pair, calls: calls)
+        #expect(pending.request.resumed == false)
+        #expect(pair.handshake())
+        #expect(pair.server.pendingVerification == nil)
+        #expect(pair.server.connectionInfo?.peerCertificates.first == Fixtures.client.certificateDER)
+        #expect(try pair.send(Array("hello".utf8), from: pair.client) == Array("hello".utf8))
+        #expect(try pair.send(Array("back".utf8), from: pair.server) == Array("back".utf8))
+        #expect(calls.count == 1)
+    }
+
+    @Test(arguments: suspendingServers, [TLSProtocolVersion.tls1_2, .tls1_3])
+    func aServerRejectionSendsTheClientAnAlertAndNamesThePolicy(backend: BackendUnderTest, version: TLSProtocolVersion) async throws {
+        let calls = Calls()
+        let (client, server) = try Self.mutualTLS(
+            backend, Self.policy(calls) { _ in .reject("client-1 is not on the allow-list") }, version: version)
+        let pair = try ConnectionPair(client: client, server: server)
+        pair.server.enableAsynchronousVerification()
+        if version == .tls1_3 {
+            // The client is done after its Finished; what it writes meanwhile must never reach
+            // the server's application.
+            #expect(!pair.handshake())
+            #expect(pair.client.isHandshakeComplete)
+            try pair.client.write(Array("too early".utf8))
+            pair.transfer(from: pair.client, to: pair.server)
+        }
+        _ = try await Self.suspendServerAndComplete(pair, calls: calls)
+        #expect(!pair.handshake())
+        let serverError = try #require(pair.serverError)
+        #expect(serverError.code == .certificateVerification, "\(serverError)")
+        #expect(serverError.verificationFailure?.reason == .rejectedByHook)
+        #expect(serverError.message.contains("verification policy 'asyncCheck': client-1 is not on the allow-list"), "\(serverError)")
+        #expect(pair.server.connectionInfo == nil)
+        #expect(throws: TLSError.self) { _ = try pair.server.read(maximumCount: 100) }
+        // A TLS 1.3 client learns it when it next reads.
+        if pair.clientError == nil { _ = try? pair.readAll(pair.client) }
+        let clientError = try #require(pair.clientError, "the client was told with an alert")
+        #expect(clientError.code == .alertReceived, "\(clientError)")
+    }
+
+    @Test(arguments: blockingServers)
+    func anOpenSSLServerRunsAsynchronousPoliciesInsideTheHandshake(backend: BackendUnderTest) throws {
+        let calls = Calls()
+        let (client, server) = try Self.mutualTLS(backend, Self.policy(calls) { _ in .reject("client not allowed") })
+        let pair = try ConnectionPair(client: client, server: server)
+        pair.server.enableAsynchronousVerification()  // OpenSSL 3.0 servers do not suspend: decided in the call
         #expect(!pair.handshake())
         #expect(calls.count == 1)
         #expect(pair.server.pendingVerification == nil)
         #expect(pair.serverError?.message.contains("verification policy 'asyncCheck': client not allowed") == true)
+    }
+
+    @Test(arguments: TestBackends.all)
+    func withoutOptingInAServerDecidesInsideTheHandshake(backend: BackendUnderTest) throws {
+        let calls = Calls()
+        let (client, server) = try Self.mutualTLS(backend, Self.policy(calls) { _ in .reject("client not allowed") })
+        let pair = try ConnectionPair(client: client, server: server)
+        #expect(!pair.handshake())
+        #expect(calls.count == 1)
+        #expect(pair.server.pendingVerification == nil)
+        #expect(pair.serverError?.message.contains("verification policy 'asyncCheck': client not allowed") == true)
+        let accepting = Calls()
+        let (client2, server2) = try Self.mutualTLS(backend, Self.policy(accepting) { _ in .accept })
+        #expect(try ConnectionPair(client: client2, server: server2).handshake())
+        #expect(accepting.count == 1)
+    }
+
+    /// A returning client is checked again before the server lets it in, and the server
+    /// suspends for that too: the resumption is not complete before the verdict.
+    @Test(arguments: suspendingServers, [TLSProtocolVersion.tls1_2, .tls1_3])
+    func aServerSuspendsBeforeLettingAReturningClientResume(backend: BackendUnderTest, version: TLSProtocolVersion) async throws {
+        for accept in [true, false] {
+            let calls = Calls()
+            let policy = Self.policy(calls) { request in
+                !request.resumed || accept ? .accept : .reject("no longer on the allow-list")
+            }
+            let (client, server) = try Self.mutualTLS(backend, policy, version: version)
+            let first = try ConnectionPair(client: client, server: server)
+            first.server.enableAsynchronousVerification()
+            _ = try await Self.suspendServerAndComplete(first, calls: calls)
+            #expect(first.handshake())
+            #expect(try first.send(Array("x".utf8), from: first.server) == Array("x".utf8))  // moves the tickets too
+            _ = try first.client.shutdown()
+            first.transfer(from: first.client, to: first.server)
+
+            let pair = try ConnectionPair(client: client, server: server)
+            pair.server.enableAsynchronousVerification()
+            let pending = try await Self.suspendServerAndComplete(pair, calls: calls)
+            #expect(pending.request.resumed, "the returning client's remembered certificate is asked about")
+            #expect(calls.all.map(\.resumed) == [false, true])
+            if accept {
+                #expect(pair.handshake())
+                #expect(pair.server.connectionInfo?.resumed == true)
+                #expect(try pair.send(Array("hi".utf8), from: pair.client) == Array("hi".utf8))
+            } else {
+                #expect(!pair.handshake())
+                let error = try #require(pair.serverError)
+                #expect(error.code == .certificateVerification, "\(error)")
+                #expect(error.message.contains("verification policy 'asyncCheck': no longer on the allow-list"), "\(error)")
+                #expect(pair.server.connectionInfo == nil)
+                if pair.clientError == nil { _ = try? pair.readAll(pair.client) }
+                #expect(pair.clientError?.code == .alertReceived, "\(String(describing: pair.clientError))")
+            }
+        }
     }
 
     // MARK: Resumption
