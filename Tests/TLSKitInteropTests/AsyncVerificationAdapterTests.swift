@@ -21,8 +21,6 @@ struct AsyncVerificationAdapterTests {
             var entered = false
             var cancelled = false
             var answer: CheckedContinuation<TLSPeerVerificationDecision, Never>?
-            var enteredWaiters: [CheckedContinuation<Void, Never>] = []
-            var cancelWaiters: [CheckedContinuation<Void, Never>] = []
         }
         private let state = Mutex(State())
 
@@ -33,43 +31,36 @@ struct AsyncVerificationAdapterTests {
         private func wait() async -> TLSPeerVerificationDecision {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<TLSPeerVerificationDecision, Never>) in
-                    let waiters = state.withLock { state in
+                    state.withLock { state in
                         state.entered = true
                         state.answer = continuation
-                        defer { state.enteredWaiters = [] }
-                        return state.enteredWaiters
                     }
-                    for waiter in waiters { waiter.resume() }
                 }
             } onCancel: {
-                let waiters = state.withLock { state in
-                    state.cancelled = true
-                    defer { state.cancelWaiters = [] }
-                    return state.cancelWaiters
-                }
-                for waiter in waiters { waiter.resume() }
+                state.withLock { $0.cancelled = true }
             }
         }
 
-        /// Returns once the policy is waiting for its answer.
-        func untilEntered() async {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state in
-                    if !state.entered { state.enteredWaiters.append(continuation) }
-                    return state.entered
-                }
-                if now { continuation.resume() }
-            }
+        /// Returns once the policy is waiting for its answer; records an issue (and returns)
+        /// if that has not happened within 20 s, so a handshake that never reaches the policy
+        /// fails the test instead of hanging it.
+        func untilEntered(sourceLocation: SourceLocation = #_sourceLocation) async {
+            await until("the policy was never asked", sourceLocation) { $0.entered }
         }
 
-        /// Returns once the policy's task has been cancelled.
-        func untilCancelled() async {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state in
-                    if !state.cancelled { state.cancelWaiters.append(continuation) }
-                    return state.cancelled
+        /// Returns once the policy's task has been cancelled (or records an issue after 20 s).
+        func untilCancelled(sourceLocation: SourceLocation = #_sourceLocation) async {
+            await until("the policy's task was never cancelled", sourceLocation) { $0.cancelled }
+        }
+
+        private func until(_ failure: String, _ location: SourceLocation, _ condition: (State) -> Bool) async {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !state.withLock({ condition($0) }) {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("\(failure) within 20 s", sourceLocation: location)
+                    return
                 }
-                if now { continuation.resume() }
+                try? await Task.sleep(for: .milliseconds(5))
             }
         }
 
@@ -482,15 +473,20 @@ struct AsyncVerificationAdapterTests {
         let gate = Gate()
         let context = try Self.clientContext(backend, gate.policy)
         let port = listener.port
-        let error = #expect(throws: TLSError.self) {
-            _ = try TLSSocket.connect(
-                host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .seconds(3))
+        // The blocking client on a thread of its own: blocking a task could starve the server's.
+        var failure: TLSError?
+        do {
+            try await onOwnThread {
+                _ = try TLSSocket.connect(
+                    host: "127.0.0.1", port: port, context: context, serverName: try TLSServerName("localhost"), timeout: .seconds(3))
+            }
+            Issue.record("the handshake completed without a verdict")
+        } catch {
+            failure = error as? TLSError
         }
-        #expect(error?.code == .timeout)
-        #expect(error?.message.contains("allowList") == true, "\(String(describing: error))")
-        // Under heavy load the deadline can pass before the policy was asked: then there is
-        // nothing to cancel, and waiting for it would hang the test instead of failing it.
-        if error?.message.contains("allowList") == true { await gate.untilCancelled() }
+        #expect(failure?.code == .timeout)
+        #expect(failure?.message.contains("allowList") == true, "\(String(describing: failure))")
+        await gate.untilCancelled()
         gate.answer(.accept)
         _ = try? await server.value
     }
