@@ -25,10 +25,11 @@ extension TLSVerificationPolicy {
     ///
     /// - Parameter verificationTime: the time to verify at (default: now).
     /// - Note: swift-certificates' verifier is `async`, so this is an asynchronous policy
-    ///   (``TLSKit/TLSVerificationPolicy/init(name:evaluateAsync:)``): where the driver suspends the
-    ///   handshake for it (a client's `TLSChannelHandler`, `TLSStream`), no thread waits;
-    ///   elsewhere (servers, `TLSSocket`, sans-I/O drivers that did not opt in) the handshake
-    ///   call waits while it runs on TLSKit's verifier thread.
+    ///   (`TLSVerificationPolicy(name:evaluateAsync:)`): where the driver suspends the
+    ///   handshake for it (`TLSChannelHandler` and `TLSStream` on clients, and on GnuTLS
+    ///   servers), no thread waits; elsewhere (OpenSSL servers, the blocking `TLSSocket`,
+    ///   sans-I/O drivers that did not opt in) the calling thread waits while it runs on
+    ///   TLSKit's verifier thread.
     public static func webPKI(verificationTime: Date? = nil) -> TLSVerificationPolicy {
         TLSVerificationPolicy(name: "webPKI") { request in await TLSWebPKI.evaluateAsync(request, at: verificationTime) }
     }
