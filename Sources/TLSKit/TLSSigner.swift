@@ -82,6 +82,37 @@ public struct TLSAnySigner: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What a backend's C signing callback does: signs the `digestLength` bytes at `digest`
+    /// for the TLS scheme `scheme`, writes the signature to `out` (at most `capacity` bytes)
+    /// and its length to `written`, and returns 1; or writes a NUL-terminated message naming
+    /// the signer and the cause to `message` and returns 0.
+    package func signForBackend(
+        scheme: UInt16, digest: UnsafePointer<UInt8>?, digestLength: Int, out: UnsafeMutablePointer<UInt8>?, capacity: Int,
+        written: UnsafeMutablePointer<Int>, message: UnsafeMutablePointer<CChar>?, messageCapacity: Int
+    ) -> Int32 {
+        let input = digest.map { Array(UnsafeBufferPointer(start: $0, count: digestLength)) } ?? []
+        let failure: String
+        switch signForBackend(digest: input, scheme: TLSSignatureScheme(rawValue: scheme)) {
+        case .success(let signature):
+            if let out, signature.count <= capacity {
+                signature.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: signature.count) }
+                written.pointee = signature.count
+                return 1
+            }
+            failure = "\(self) returned \(signature.count) bytes, more than a signature of this key can be (\(capacity))"
+        case .failure(let error):
+            failure = error.message
+        }
+        if let message, messageCapacity > 0 {
+            let bytes = Array(failure.utf8.prefix(messageCapacity - 1))
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { message.update(from: $0.baseAddress!, count: bytes.count) }
+            }
+            message[bytes.count] = 0
+        }
+        return 0
+    }
+
     /// The checks a backend makes when a context is built: a known key type and at least
     /// one scheme either backend can ask for.
     package func checkForContext(field: String) throws(TLSError) {

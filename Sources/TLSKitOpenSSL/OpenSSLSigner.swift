@@ -78,28 +78,9 @@ private final class SignerBox {
 
 private let signCallback: CTLSKitSigner_sign_fn = { opaque, scheme, digest, digestLength, out, capacity, written, message, messageCapacity in
     guard let opaque, let written else { return 0 }
-    let box = Unmanaged<SignerBox>.fromOpaque(opaque).takeUnretainedValue()
-    let input = digest.map { Array(UnsafeBufferPointer(start: $0, count: digestLength)) } ?? []
-    let failure: String
-    switch box.signer.signForBackend(digest: input, scheme: TLSSignatureScheme(rawValue: scheme)) {
-    case .success(let signature):
-        if let out, signature.count <= capacity {
-            signature.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: signature.count) }
-            written.pointee = signature.count
-            return 1
-        }
-        failure = "\(box.signer) returned \(signature.count) bytes, more than a signature of this key can be (\(capacity))"
-    case .failure(let error):
-        failure = error.message
-    }
-    if let message, messageCapacity > 0 {
-        let bytes = Array(failure.utf8.prefix(messageCapacity - 1))
-        bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { message.update(from: $0.baseAddress!, count: bytes.count) }
-        }
-        message[bytes.count] = 0
-    }
-    return 0
+    return Unmanaged<SignerBox>.fromOpaque(opaque).takeUnretainedValue().signer.signForBackend(
+        scheme: scheme, digest: digest, digestLength: digestLength, out: out, capacity: capacity, written: written, message: message,
+        messageCapacity: messageCapacity)
 }
 
 private let releaseCallback: CTLSKitSigner_release_fn = { opaque in
