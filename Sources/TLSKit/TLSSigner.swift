@@ -116,8 +116,7 @@ public struct TLSAnySigner: Hashable, Sendable, CustomStringConvertible {
     /// The checks a backend makes when a context is built: a known key type and at least
     /// one scheme either backend can ask for.
     package func checkForContext(field: String) throws(TLSError) {
-        let usable = base.signatureSchemes.filter { TLSAnySigner.backendSchemes.contains($0) }
-        if usable.isEmpty {
+        if backendSchemeCodes.isEmpty {
             let listed = base.signatureSchemes.map(\.description).joined(separator: ", ")
             throw TLSError.configuration(
                 field: field,
@@ -128,6 +127,24 @@ public struct TLSAnySigner: Hashable, Sendable, CustomStringConvertible {
         if base.publicKey.isEmpty {
             throw TLSError.configuration(field: field, "\(self) has an empty publicKey; give the DER SubjectPublicKeyInfo of its key")
         }
+    }
+
+    /// The codes of the listed schemes a backend can ask for: what the C layers are given.
+    package var backendSchemeCodes: [UInt16] { base.signatureSchemes.filter(Self.backendSchemes.contains).map(\.rawValue) }
+
+    /// A retained reference to this signer, as a C callback's user data: read it with
+    /// ``fromC(_:)`` and end it with ``releaseFromC(_:)`` (when the C key is freed).
+    package func retainedForC() -> UnsafeMutableRawPointer { Unmanaged.passRetained(CReference(self)).toOpaque() }
+    /// The signer behind a reference made by ``retainedForC()``.
+    package static func fromC(_ reference: UnsafeMutableRawPointer) -> TLSAnySigner {
+        Unmanaged<CReference>.fromOpaque(reference).takeUnretainedValue().signer
+    }
+    /// Ends a reference made by ``retainedForC()``.
+    package static func releaseFromC(_ reference: UnsafeMutableRawPointer) { Unmanaged<CReference>.fromOpaque(reference).release() }
+
+    private final class CReference {
+        let signer: TLSAnySigner
+        init(_ signer: TLSAnySigner) { self.signer = signer }
     }
 
     /// The schemes a backend can hand a signer: prehashed ECDSA, RSA-PSS (rsae) and RSA PKCS#1.

@@ -91,9 +91,6 @@ package struct TLSPeerChecks: Sendable {
         policies = all
     }
 
-    /// Whether any policy is asynchronous.
-    package var hasAsynchronousPolicies: Bool { policies.contains { $0.isAsynchronous } }
-
     /// The names of the policies from `index` on.
     package func names(from index: Int) -> [String] { policies[index...].map(\.name) }
 

@@ -14,9 +14,9 @@ enum GnuTLSSigner {
     static func importKey(_ privkey: gnutls_privkey_t, _ signer: TLSAnySigner, field: String) throws(TLSError) {
         try signer.checkForContext(field: field)
         precondition(callbacksSet)
-        let schemes = signer.base.signatureSchemes.filter { TLSAnySigner.backendSchemes.contains($0) }.map(\.rawValue)
+        let schemes = signer.backendSchemeCodes
         let publicKey = signer.base.publicKey
-        let retained = Unmanaged.passRetained(SignerBox(signer)).toOpaque()
+        let retained = signer.retainedForC()
         var message = [CChar](repeating: 0, count: 512)
         let status = publicKey.withUnsafeBufferPointer { spki in
             schemes.withUnsafeBufferPointer { list in
@@ -46,19 +46,14 @@ enum GnuTLSSigner {
     }
 }
 
-private final class SignerBox {
-    let signer: TLSAnySigner
-    init(_ signer: TLSAnySigner) { self.signer = signer }
-}
-
 private let signCallback: CTLSKitGnuTLSSigner_sign_fn = { opaque, scheme, digest, digestLength, out, capacity, written, message, messageCapacity in
     guard let opaque, let written else { return 0 }
-    return Unmanaged<SignerBox>.fromOpaque(opaque).takeUnretainedValue().signer.signForBackend(
+    return TLSAnySigner.fromC(opaque).signForBackend(
         scheme: scheme, digest: digest, digestLength: digestLength, out: out, capacity: capacity, written: written, message: message,
         messageCapacity: messageCapacity)
 }
 
 private let releaseCallback: CTLSKitGnuTLSSigner_release_fn = { opaque in
     guard let opaque else { return }
-    Unmanaged<SignerBox>.fromOpaque(opaque).release()
+    TLSAnySigner.releaseFromC(opaque)
 }

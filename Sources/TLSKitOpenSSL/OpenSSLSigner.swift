@@ -21,9 +21,9 @@ enum OpenSSLSigner {
                 .internal, "\(field): the TLSKit signer provider could not be loaded into the library context",
                 backendErrors: OpenSSLErrorStack.drain().map(\.text), feature: field)
         }
-        let schemes = signer.base.signatureSchemes.filter { TLSAnySigner.backendSchemes.contains($0) }.map(\.rawValue)
+        let schemes = signer.backendSchemeCodes
         let publicKey = signer.base.publicKey
-        let retained = Unmanaged.passRetained(SignerBox(signer)).toOpaque()
+        let retained = signer.retainedForC()
         let made: OpaquePointer? = publicKey.withUnsafeBufferPointer { spki in
             schemes.withUnsafeBufferPointer { list in
                 CTLSKitSigner_make_key(library.pointer, spki.baseAddress, spki.count, list.baseAddress, list.count, signer.name, retained)
@@ -70,20 +70,14 @@ enum OpenSSLSigner {
     }
 }
 
-/// What the provider holds for a key: the signer, retained until the key is freed.
-private final class SignerBox {
-    let signer: TLSAnySigner
-    init(_ signer: TLSAnySigner) { self.signer = signer }
-}
-
 private let signCallback: CTLSKitSigner_sign_fn = { opaque, scheme, digest, digestLength, out, capacity, written, message, messageCapacity in
     guard let opaque, let written else { return 0 }
-    return Unmanaged<SignerBox>.fromOpaque(opaque).takeUnretainedValue().signer.signForBackend(
+    return TLSAnySigner.fromC(opaque).signForBackend(
         scheme: scheme, digest: digest, digestLength: digestLength, out: out, capacity: capacity, written: written, message: message,
         messageCapacity: messageCapacity)
 }
 
 private let releaseCallback: CTLSKitSigner_release_fn = { opaque in
     guard let opaque else { return }
-    Unmanaged<SignerBox>.fromOpaque(opaque).release()
+    TLSAnySigner.releaseFromC(opaque)
 }
