@@ -62,6 +62,8 @@ extension TLSChannelHandler {
     /// Queues our close_notify and pushes it out. A shutdown error is not reported here: the
     /// connection is ending either way, and a failed send shows up as the channel's own error.
     func sendCloseNotify(context: ChannelHandlerContext) {
+        // Writes staged before the close go out before the close_notify.
+        do { try sealStaged(context: context) } catch { dropStaged(error) }
         _ = try? connection.shutdown()
         writeOutput(context: context, promise: nil)
         context.flush()
@@ -90,6 +92,7 @@ extension TLSChannelHandler {
         }
         unwrapPromise?.fail(error)
         unwrapPromise = nil
+        dropStaged(error)
         for (_, promise) in buffered { promise?.fail(error) }
         buffered.removeAll()
         bufferedByteCount = 0

@@ -87,6 +87,10 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     var failing = false
     /// An asynchronous verification policy, running off the event loop.
     var verificationTask: Task<Void, Never>?
+    /// Small plaintext writes gathered into one record until the next flush (see `write`).
+    var staged: ByteBuffer?
+    /// The promise of the staged writes (later writes' promises are chained to it).
+    var stagedPromise: EventLoopPromise<Void>?
 
     /// The default ``bufferLimit``: 64 KiB.
     public static let defaultBufferLimit = 65_536
@@ -155,6 +159,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        dropStaged(TLSError(.closed, "the TLS handler was removed before the write was flushed"))
         cancelVerification()
         cancelHandshakeTimer()
         cancelIdleTimer()
@@ -231,6 +236,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         cancelVerification()
         cancelHandshakeTimer()
         cancelIdleTimer()
+        dropStaged(TLSError(.closed, "the channel closed before the write was flushed"))
         for (_, promise) in buffered { promise?.fail(TLSError(.closed, "the channel closed before the handshake completed")) }
         buffered.removeAll()
         bufferedByteCount = 0
@@ -276,7 +282,14 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             bufferedByteCount += bytes.readableBytes
             buffered.append((bytes, promise))
         case .active:
+            // Small writes (an HTTP head, a short body, a protocol frame) wait for the flush and
+            // go out as one record: one seal, one header and tag, one buffer for the channel.
+            if bytes.readableBytes < Self.coalescingLimit, (staged?.readableBytes ?? 0) + bytes.readableBytes <= Self.maximumRecordPlaintext {
+                stage(bytes, promise: promise)
+                return
+            }
             do {
+                try sealStaged(context: context)
                 _ = try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.write(raw) }
                 writeOutput(context: context, promise: promise)
             } catch {
@@ -291,6 +304,10 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func flush(context: ChannelHandlerContext) {
+        do { try sealStaged(context: context) } catch {
+            fail(context: context, error)
+            return
+        }
         context.flush()
     }
 
