@@ -202,6 +202,12 @@ enum GnuTLSGroups {
         (.ffdhe4096, "GROUP-FFDHE4096", "FFDHE4096"),
     ]
     static func group(named name: String) -> TLSNamedGroup? { table.first { $0.name == name }?.group }
+
+    /// The groups of GnuTLS 3.7's SECURE128 and NORMAL lists, X25519 moved first.
+    static let defaultOrder = [
+        "GROUP-X25519", "GROUP-SECP256R1", "GROUP-SECP384R1", "GROUP-SECP521R1", "GROUP-X448",
+        "GROUP-FFDHE2048", "GROUP-FFDHE3072", "GROUP-FFDHE4096", "GROUP-FFDHE6144", "GROUP-FFDHE8192",
+    ]
 }
 
 /// Builds and checks GnuTLS priority strings.
@@ -239,6 +245,15 @@ enum GnuTLSPriority {
         }
         if let suites = s.cipherSuites {
             parts += try suiteParts(suites, versions: s.versions)
+        }
+        if s.groups == nil, s.policy.isModern || s.policy.isCompatible {
+            // GnuTLS's SECURE128 and NORMAL lists start with SECP256R1, and a server with
+            // %SERVER_PRECEDENCE then answers the usual client (OpenSSL, BoringSSL, NSS and
+            // curl send an X25519 key share) with a HelloRetryRequest: one more round trip and
+            // a second ClientHello on every connection. The same groups, X25519 first (as
+            // OpenSSL orders them), make the client's share the server's choice.
+            parts.append("-GROUP-ALL")
+            parts += GnuTLSGroups.defaultOrder.map { "+" + $0 }
         }
         if let groups = s.groups {
             parts.append("-GROUP-ALL")

@@ -103,6 +103,30 @@ struct OpenSSLToolInteropTests {
         #expect(peer.standardOutput.contains("hello from s_client"))
     }
 
+    /// OpenSSL's client (like curl, browsers and BoringSSL) sends one X25519 key share. A
+    /// server that prefers another group answers with a HelloRetryRequest: a second round trip
+    /// on every connection. Both backends' servers take the share, under both policies.
+    @Test(arguments: TestBackends.all, [TLSSecurityPolicy.modern, .compatible])
+    func serverTakesTheClientsX25519ShareWithoutARetry(backend: BackendUnderTest, policy: TLSSecurityPolicy) throws {
+        let pki = InteropPKI.shared
+        var config = TLSServerConfiguration(certificateChain: pki.ecdsa.identity.signingChain)
+        config.securityPolicy = policy
+        let server = try InProcessServer(config, backend: backend, lineMode: true)
+        let peer = try PeerProcess(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                "-tls1_3", "-msg", "-ign_eof",
+            ],
+            stdin: Data("one round trip\n".utf8))
+        peer.finish()
+        let result = try #require(server.finish().first)
+        #expect(result.error == nil, "\(String(describing: result.error))")
+        let clientHellos = peer.standardOutput.components(separatedBy: "\n").filter { $0.hasPrefix(">>>") && $0.hasSuffix("ClientHello") }
+        #expect(clientHellos.count == 1, "a HelloRetryRequest made the client send \(clientHellos.count) ClientHellos")
+        #expect(peer.standardOutput.contains("Server Temp Key: X25519"), "\(peer.standardOutput.suffix(800))")
+    }
+
     @Test(arguments: TestBackends.all)
     func sClientWithCertificateAgainstMutualTLSServer(backend: BackendUnderTest) throws {
         let pki = InteropPKI.shared
