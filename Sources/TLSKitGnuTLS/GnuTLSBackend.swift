@@ -219,6 +219,8 @@ enum GnuTLSPriority {
         // those the system's @SYSTEM priority enables too (the "-VERS-ALL:+…" below would
         // otherwise bring back a version the system turned off).
         var allowed: (TLSProtocolVersion) -> Bool = { s.versions.contains($0) }
+        // Whether TLSKit picks the base list (not a system priority file an administrator wrote).
+        var ownsBase = true
         if s.policy.isModern {
             parts = ["SECURE128"]
         } else if s.policy.isCompatible {
@@ -226,6 +228,7 @@ enum GnuTLSPriority {
         } else {
             let system = try GnuTLSSystemPriority.resolve()
             parts = [system.keyword]
+            ownsBase = system.keyword != "@SYSTEM"
             if let enabled = system.versions {
                 allowed = { s.versions.contains($0) && enabled.contains($0) }
                 guard [TLSProtocolVersion.tls1_3, .tls1_2, .tls1_1, .tls1_0].contains(where: allowed) else {
@@ -246,12 +249,13 @@ enum GnuTLSPriority {
         if let suites = s.cipherSuites {
             parts += try suiteParts(suites, versions: s.versions)
         }
-        if s.groups == nil, s.policy.isModern || s.policy.isCompatible {
+        if s.groups == nil, ownsBase {
             // GnuTLS's SECURE128 and NORMAL lists start with SECP256R1, and a server with
             // %SERVER_PRECEDENCE then answers the usual client (OpenSSL, BoringSSL, NSS and
             // curl send an X25519 key share) with a HelloRetryRequest: one more round trip and
             // a second ClientHello on every connection. The same groups, X25519 first (as
-            // OpenSSL orders them), make the client's share the server's choice.
+            // OpenSSL orders them), make the client's share the server's choice. A system
+            // priority file keeps its own order.
             parts.append("-GROUP-ALL")
             parts += GnuTLSGroups.defaultOrder.map { "+" + $0 }
         }
