@@ -7,6 +7,11 @@ public import TLSKit
 /// and the reverse for writes.
 ///
 /// - Writes made before the handshake completes are buffered and sent after it.
+/// - Small writes are coalesced: writes under 2 KiB wait for the next `flush` and are sealed
+///   together, up to one record's 16 KiB, so a response written as head, body and end goes out
+///   as one record. A larger write is sealed as it comes, after the small writes before it.
+///   Their promises succeed, in order, once the record is written; a close sends them before
+///   its close_notify; they fail if the channel goes away before the flush.
 /// - When the handshake completes it fires NIOTLS's
 ///   `TLSUserEvent.handshakeCompleted(negotiatedProtocol:)`, so existing ALPN helpers work.
 /// - Closing sends close_notify first. A peer that hangs up without close_notify is

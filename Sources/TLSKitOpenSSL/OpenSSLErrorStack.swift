@@ -171,6 +171,9 @@ struct OpenSSLFailure {
     /// 0x902, as tpm2-openssl and the TSS report it), or `nil`.
     static func tpmObjectMemoryError(_ entries: [OpenSSLErrorEntry]) -> String? {
         entries.first { entry in
+            // libssl's own entries (the usual failure: a peer's EOF or alert) never carry it;
+            // skipping them keeps the common error path free of string searches.
+            guard entry.library != ERR_LIB_SSL else { return false }
             let text = entry.text.lowercased()
             return text.contains("out of memory for object contexts") || text.contains("tpm_rc_object_memory")
         }?.text
