@@ -44,8 +44,8 @@ LOAD_CPU = []
 
 
 class Server:
-    def __init__(self, impl):
-        self.proc = subprocess.Popen(SERVER_CPU + [BIN, "--impl", impl, "--cert", CERT, "--key", KEY, "--threads", "1"],
+    def __init__(self, impl, threads=1):
+        self.proc = subprocess.Popen(SERVER_CPU + [BIN, "--impl", impl, "--cert", CERT, "--key", KEY, "--threads", str(threads)],
                                      stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)

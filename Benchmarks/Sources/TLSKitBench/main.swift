@@ -10,6 +10,7 @@ import TLSKitOpenSSL
 //   TLSKitBench resume --certdir DIR --cert ecdsa|rsa [--iters 1000] [--warmup 50]
 //   TLSKitBench bulk --certdir DIR [--cipher aes128|chacha20] [--mib 1024] [--warmup-mib 16]
 //   TLSKitBench memory --certdir DIR [--conns 1000]
+//   TLSKitBench scale --certdir DIR [--threads 2] [--seconds 5] [--resume]   (Scale.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,11 +38,11 @@ nonisolated(unsafe) let scratch = UnsafeMutableRawBufferPointer.allocate(byteCou
 /// Moves every pending byte from one connection to the other through a caller-owned
 /// buffer (the C harness's `pump` with `--bio mem`).
 @inline(__always)
-func pump(_ from: any TLSConnection, _ to: any TLSConnection) {
+func pump(_ from: any TLSConnection, _ to: any TLSConnection, through buffer: UnsafeMutableRawBufferPointer = scratch) {
     while true {
-        let n = from.drainOutput(into: scratch)
+        let n = from.drainOutput(into: buffer)
         if n == 0 { return }
-        do { try to.receive(UnsafeRawBufferPointer(rebasing: scratch[0..<n])) } catch { die("receive: \(error)") }
+        do { try to.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) } catch { die("receive: \(error)") }
     }
 }
 
@@ -94,7 +95,9 @@ func contexts(
     }
 }
 
-func connectedPair(_ c: any TLSClientContext, _ s: any TLSServerContext) -> (any TLSConnection, any TLSConnection) {
+func connectedPair(
+    _ c: any TLSClientContext, _ s: any TLSServerContext, through buffer: UnsafeMutableRawBufferPointer = scratch
+) -> (any TLSConnection, any TLSConnection) {
     do {
         let client = try c.makeConnection()
         let server = try s.makeConnection()
@@ -102,9 +105,9 @@ func connectedPair(_ c: any TLSClientContext, _ s: any TLSServerContext) -> (any
         var serverDone = false
         while !clientDone || !serverDone {
             if !clientDone { clientDone = try client.handshake() == .complete }
-            pump(client, server)
+            pump(client, server, through: buffer)
             if !serverDone { serverDone = try server.handshake() == .complete }
-            pump(server, client)
+            pump(server, client, through: buffer)
         }
         // The client consumes the NewSessionTickets.
         var byte: UInt8 = 0
@@ -116,16 +119,16 @@ func connectedPair(_ c: any TLSClientContext, _ s: any TLSServerContext) -> (any
     }
 }
 
-func close(_ client: any TLSConnection, _ server: any TLSConnection) {
+func close(_ client: any TLSConnection, _ server: any TLSConnection, through buffer: UnsafeMutableRawBufferPointer = scratch) {
     do {
         _ = try client.shutdown()
-        pump(client, server)
+        pump(client, server, through: buffer)
         var byte: UInt8 = 0
         guard try withUnsafeMutableBytes(of: &byte, { try server.read(into: $0) }) == .closed else {
             die("server did not see close_notify")
         }
         guard try server.shutdown() == .complete else { die("server shutdown") }
-        pump(server, client)
+        pump(server, client, through: buffer)
         guard try client.shutdown() == .complete else { die("client shutdown") }
     } catch {
         die("shutdown: \(error)")
@@ -302,6 +305,7 @@ case "handshake": runHandshake()
 case "resume": runResume()
 case "bulk": runBulk()
 case "memory": runMemory()
+case "scale": runScale()
 case "socket-handshake": runSocket(bulk: false)
 case "socket-bulk": runSocket(bulk: true)
 default: die("unknown mode \(arguments[1])")
