@@ -30,7 +30,10 @@ func runScale() {
     let resume = arguments.contains("--resume")
     let (c, s) = contexts(cert: cert, resumesSessions: resume, groups: [.x25519])
     let shared = SharedContexts(client: c, server: s)
-    for _ in 0..<20 { let (a, b) = connectedPair(c, s); close(a, b) }  // warm up caches and tickets
+    for _ in 0..<20 {  // warm up caches and tickets
+        let (a, b) = connectedPair(c, s)
+        close(a, b)
+    }
     let totals = Mutex<(handshakes: Int, resumed: Int)>((0, 0))
     let wall0 = now(CLOCK_MONOTONIC)
     let cpu0 = now(CLOCK_PROCESS_CPUTIME_ID)
