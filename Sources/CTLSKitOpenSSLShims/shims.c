@@ -65,7 +65,6 @@ int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
 }
 int CTLSKitOpenSSLShims_SSL_get_negotiated_group(SSL *ssl) { return (int)SSL_get_negotiated_group(ssl); }
 
-long CTLSKitOpenSSLShims_BIO_set_mem_eof_return(BIO *bio, long value) { return BIO_set_mem_eof_return(bio, value); }
 
 int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack) { return sk_X509_num(stack); }
 X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index) { return sk_X509_value(stack, index); }

@@ -80,8 +80,8 @@ package struct TLSVerificationSuspension {
     /// The driver called `enableAsynchronousVerification()`.
     package var enabled = false
     /// The verification the handshake is suspended for.
-    package private(set) var pending: TLSPendingVerification?
-    private var verdict: TLSVerificationVerdict?
+    @TLSIndirect package private(set) var pending: TLSPendingVerification?
+    @TLSIndirect private var verdict: TLSVerificationVerdict?
 
     package init() {}
 

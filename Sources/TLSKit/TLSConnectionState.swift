@@ -5,7 +5,7 @@
 /// Each `check…` method throws the sticky error first, then the misuse error of that call.
 package struct TLSConnectionState: Sendable {
     /// The first fatal error; every later call throws it again.
-    package private(set) var error: TLSError?
+    @TLSIndirect package private(set) var error: TLSError?
     /// The handshake completed.
     package private(set) var handshakeDone = false
     /// `receiveEndOfInput()` was called: the transport ended.

@@ -13,7 +13,7 @@ import Musl
 /// functions read from and write to in-memory queues instead of a socket.
 ///
 /// Not thread-safe: one owner at a time.
-final class GnuTLSConnection: TLSConnection {
+final class GnuTLSConnection: TLSConnection, TLSQueueStorageReporting {
     let side: TLSSide
     let state: GnuTLSContextState
     private let owner: AnyObject  // keeps the context alive
@@ -24,7 +24,7 @@ final class GnuTLSConnection: TLSConnection {
     /// Every credentials object the resolver gave this session (a HelloRetryRequest asks
     /// twice), kept until the session is freed.
     var resolvedCredentials: [GnuTLSCredentials] = []
-    var resolverFailure: TLSError?
+    @TLSIndirect var resolverFailure: TLSError?
     /// Servers with a resolver: the ClientHello's signature schemes and ALPN offer.
     var offeredSchemes: [TLSSignatureScheme] = []
     var offeredProtocols: [TLSApplicationProtocol] = []
@@ -45,10 +45,10 @@ final class GnuTLSConnection: TLSConnection {
     private var droppedAfterShutdown = false
     private static let heldLimit = 65_536
     /// Set by the verification callback when it rejects the peer.
-    var verificationFailure: TLSVerificationFailure?
+    @TLSIndirect var verificationFailure: TLSVerificationFailure?
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
-    var authentication: TLSSessionAuthentication?
+    @TLSIndirect var authentication: TLSSessionAuthentication?
     /// The first bytes the peer sent, to recognise a plain-text protocol in error messages.
     private var firstBytes: [UInt8] = []
 
@@ -60,7 +60,7 @@ final class GnuTLSConnection: TLSConnection {
     var suspension = TLSVerificationSuspension()
     /// Clients: the ticket taken from the cache, not yet offered: the policies are asked
     /// about it when the handshake starts (they may be asynchronous).
-    private var resumptionCandidate: (ticket: GnuTLSSessionTicket, authentication: TLSSessionAuthentication)?
+    @TLSIndirect private var resumptionCandidate: (ticket: GnuTLSSessionTicket, authentication: TLSSessionAuthentication)?
     /// Servers: GnuTLS resumed a session and the returning client's check has not passed
     /// yet (an asynchronous policy may be awaited): the handshake is not complete.
     private var resumedClientCheckPending = false
@@ -372,6 +372,8 @@ final class GnuTLSConnection: TLSConnection {
     }
 
     var connectionInfo: TLSConnectionInfo? { info }
+
+    var queueStorageByteCount: Int { input.capacity + output.capacity + heldPlaintext.capacity }
 
     func updateKeys(requestingPeerUpdate: Bool) throws(TLSError) {
         try contract.checkKeyUpdate(isTLS13: info?.protocolVersion == .tls1_3)

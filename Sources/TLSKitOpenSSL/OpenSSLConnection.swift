@@ -3,15 +3,16 @@ internal import CTLSKitOpenSSLShims
 import TLSKit
 import TLSKitInsecure
 
-/// The OpenSSL backend's sans-I/O connection: one `SSL*` between two memory BIOs.
+/// The OpenSSL backend's sans-I/O connection: one `SSL*` over a pipe BIO.
 ///
-/// Network bytes are written into the read BIO, records are read out of the write BIO;
-/// OpenSSL never sees a socket. Not thread-safe: one owner at a time.
-final class OpenSSLConnection: TLSConnection {
+/// Network bytes go into the pipe's input queue, records come out of its output queue
+/// (CTLSKitOpenSSLPipe.h); OpenSSL never sees a socket. Not thread-safe: one owner at a time.
+final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting {
     let side: TLSSide
     let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    /// The SSL*'s read and write BIO (the SSL* owns it): queues that hold no storage when
+    /// empty, so an idle connection keeps no buffers.
+    private let pipe: OpaquePointer
     /// Keeps the context (and so the SSL_CTX and its callback data) alive.
     private let contextOwner: AnyObject
     private let expectedName: String?
@@ -22,22 +23,22 @@ final class OpenSSLConnection: TLSConnection {
     let handle: OpenSSLContextHandle
     /// Set during the handshake: a rejection TLSKit made itself (pins, chain length,
     /// policies), and the chain of a rejected peer.
-    var ownFailure: TLSVerificationFailure?
+    @TLSIndirect var ownFailure: TLSVerificationFailure?
     var rejectedChain: [[UInt8]] = []
     /// Servers: the context (for its certificate resolver).
     let serverContext: OpenSSLServerContext?
     /// Servers: the context the resolver's chain is in (kept alive here: the context's
     /// cache may drop it), and why the resolver failed the handshake, if it did.
     var resolvedHandle: OpenSSLContextHandle?
-    var resolverFailure: TLSError?
+    @TLSIndirect var resolverFailure: TLSError?
     /// Clients: what to do about OCSP stapling, what the server stapled, and why the
     /// staple failed the handshake, if it did.
     let ocspStapling: TLSOCSPStapling
     var stapledResponse: [UInt8]?
-    var stapleFailure: TLSVerificationFailure?
+    @TLSIndirect var stapleFailure: TLSVerificationFailure?
     /// What is known about the peer: from this handshake's verification, or, on a
     /// resumption, from the full handshake the session comes from.
-    var authentication: TLSSessionAuthentication?
+    @TLSIndirect var authentication: TLSSessionAuthentication?
     /// The wall clock for resumption ages.
     let clock: TLSWallClock
     private let keyLog: (@Sendable (String) -> Void)?
@@ -48,7 +49,7 @@ final class OpenSSLConnection: TLSConnection {
     var suspension = TLSVerificationSuspension()
     /// Clients: the ticket taken from the cache, not yet offered: the policies are asked
     /// about it when the handshake starts (they may be asynchronous).
-    private var resumptionCandidate: (ticket: OpenSSLSessionTicket, authentication: TLSSessionAuthentication)?
+    @TLSIndirect private var resumptionCandidate: (ticket: OpenSSLSessionTicket, authentication: TLSSessionAuthentication)?
 
     init(client context: OpenSSLClientContext, serverName: TLSServerName) throws(TLSError) {
         side = .client
@@ -61,7 +62,7 @@ final class OpenSSLConnection: TLSConnection {
         insecure = context.insecure
         sessions = context.configuration.resumesSessions ? context.sessions : nil
         clock = context.sessions.clock
-        (ssl, readBIO, writeBIO) = try Self.makeSSL(context.handle.pointer)
+        (ssl, pipe) = try Self.makeSSL(context.handle.pointer)
         SSL_set_connect_state(ssl)
         // Offer a ticket only while the server may be trusted without seeing its
         // certificate again: young enough and its certificate still valid here; whether the
@@ -104,24 +105,23 @@ final class OpenSSLConnection: TLSConnection {
         keyLog = handle.keyLog
         insecure = nil
         sessions = nil
-        (ssl, readBIO, writeBIO) = try Self.makeSSL(handle.pointer)
+        (ssl, pipe) = try Self.makeSSL(handle.pointer)
         SSL_set_accept_state(ssl)
         SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    private static func makeSSL(_ ctx: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
+    private static func makeSSL(_ ctx: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer) {
         ERR_clear_error()
         guard let ssl = SSL_new(ctx) else {
             throw TLSError(.internal, "SSL_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
-        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+        // An empty input queue means "retry later", not end of file, until receiveEndOfInput().
+        guard let pipe = CTLSKitPipe_new() else {
             SSL_free(ssl)
-            throw TLSError(.internal, "BIO_new failed", backendErrors: OpenSSLErrorStack.drain().map(\.text))
+            throw TLSError(.internal, "out of memory for the connection's BIO", backendErrors: OpenSSLErrorStack.drain().map(\.text))
         }
-        // An empty read BIO means "retry later", not end of file, until receiveEndOfInput().
-        _ = CTLSKitOpenSSLShims_BIO_set_mem_eof_return(rbio, -1)
-        SSL_set_bio(ssl, rbio, wbio)  // the SSL now owns both BIOs
-        return (ssl, rbio, wbio)
+        SSL_set_bio(ssl, pipe, pipe)  // one BIO both ways: the SSL now owns its one reference
+        return (ssl, pipe)
     }
 
     deinit { SSL_free(ssl) }
@@ -144,26 +144,22 @@ final class OpenSSLConnection: TLSConnection {
 
     func receive(_ bytes: UnsafeRawBufferPointer) throws(TLSError) {
         try state.checkReceive()
-        var offset = 0
-        while offset < bytes.count {
-            let chunk = min(bytes.count - offset, Int(Int32.max))
-            let written = BIO_write(readBIO, bytes.baseAddress! + offset, Int32(chunk))
-            guard written > 0 else { throw TLSError(.internal, "BIO_write to the memory BIO failed") }
-            offset += Int(written)
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        guard CTLSKitPipe_receive(pipe, base, bytes.count) == 1 else {
+            throw TLSError(.internal, "out of memory queueing \(bytes.count) received bytes for OpenSSL")
         }
     }
 
     func receiveEndOfInput() {
         guard state.markInputEnded() else { return }
-        _ = CTLSKitOpenSSLShims_BIO_set_mem_eof_return(readBIO, 0)
+        CTLSKitPipe_end_input(pipe)
     }
 
-    var pendingOutputByteCount: Int { Int(BIO_ctrl_pending(writeBIO)) }
+    var pendingOutputByteCount: Int { CTLSKitPipe_pending_output(pipe) }
 
     func drainOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        let n = BIO_read(writeBIO, base, Int32(min(buffer.count, Int(Int32.max))))
-        return n > 0 ? Int(n) : 0
+        return CTLSKitPipe_drain_output(pipe, base, buffer.count)
     }
 
     // MARK: Handshake
@@ -288,14 +284,16 @@ final class OpenSSLConnection: TLSConnection {
     }
 
     func takeUnprocessedInput() -> [UInt8] {
-        let count = Int(BIO_ctrl_pending(readBIO))
+        let count = CTLSKitPipe_pending_input(pipe)
         guard count > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: count)
-        let n = BIO_read(readBIO, &bytes, Int32(count))
-        return n > 0 ? Array(bytes.prefix(Int(n))) : []
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = CTLSKitPipe_take_input(pipe, buffer.baseAddress!, count)
+        }
     }
 
     // MARK: Helpers
+
+    var queueStorageByteCount: Int { CTLSKitPipe_storage(pipe) }
 
     private func fail(_ sslError: Int32, phase: OpenSSLFailure.Phase) -> TLSError {
         let entries = OpenSSLErrorStack.drain()

@@ -52,9 +52,6 @@ long CTLSKitOpenSSLShims_SSL_SESS_CACHE_NO_INTERNAL_STORE(void);
 int CTLSKitOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 int CTLSKitOpenSSLShims_SSL_get_negotiated_group(SSL *ssl);
 
-// MARK: - BIO ctrl macros
-long CTLSKitOpenSSLShims_BIO_set_mem_eof_return(BIO *bio, long value);
-
 // MARK: - Typed stacks
 int CTLSKitOpenSSLShims_sk_X509_num(const STACK_OF(X509) *stack);
 X509 *CTLSKitOpenSSLShims_sk_X509_value(const STACK_OF(X509) *stack, int index);
@@ -84,5 +81,7 @@ int CTLSKitOpenSSLShims_SSL_set_retry_verify(SSL *ssl);
 
 // The in-process signer provider (logic, unlike the wrappers above): see that header.
 #include "CTLSKitOpenSSLSigner.h"
+// The BIO between an SSL* and the sans-I/O connection (logic too): see that header.
+#include "CTLSKitOpenSSLPipe.h"
 
 #endif
