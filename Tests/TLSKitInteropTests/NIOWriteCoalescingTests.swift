@@ -32,6 +32,15 @@ struct NIOWriteCoalescingTests {
             _ = try client.read()  // a TLS 1.3 ticket, if any
         }
 
+        /// Closes the channel for good: the handler's close waits for the peer (linger and
+        /// alert timers), and an embedded channel that never closes keeps its pipeline and
+        /// handler alive in a cycle (LeakSanitizer reported every Link).
+        deinit {
+            channel.close(promise: nil)
+            channel.embeddedEventLoop.advanceTime(by: .seconds(3_600))
+            _ = try? channel.finish(acceptAlreadyClosed: true)
+        }
+
         func toServer() throws {
             let bytes = client.drainOutput()
             if !bytes.isEmpty { try channel.writeInbound(ByteBuffer(bytes: bytes)) }
@@ -71,6 +80,18 @@ struct NIOWriteCoalescingTests {
         }
         #expect(i == bytes.count, "the output ends inside a record")
         return records
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aClosedChannelFreesItsPipeline(backend: BackendUnderTest) throws {
+        weak var weakChannel: EmbeddedChannel?
+        do {
+            let link = try Link(backend: backend)
+            weakChannel = link.channel
+            link.write("x")
+            link.channel.flush()
+        }
+        #expect(weakChannel == nil, "the closed channel, its pipeline and TLSChannelHandler are still alive")
     }
 
     @Test(arguments: TestBackends.all)
