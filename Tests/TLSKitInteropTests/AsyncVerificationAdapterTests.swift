@@ -122,7 +122,11 @@ struct AsyncVerificationAdapterTests {
         let server = try ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: serverContext))
+                    // Handshake timeouts far beyond the tests' needs: in the full suite, with
+                    // every other suite running beside it on 2 CPUs, the policy's task has
+                    // waited more than the default 30 s for a thread, and the server's timer
+                    // then closed the connection (seen once in CI). Timeouts have their own test.
+                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: serverContext, handshakeTimeout: .seconds(300)))
                     try channel.pipeline.syncOperations.addHandler(Echo())
                 }
             }
@@ -131,7 +135,8 @@ struct AsyncVerificationAdapterTests {
         let client = try ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TLSChannelHandler(context: clientContext, serverName: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSChannelHandler(context: clientContext, serverName: "localhost", handshakeTimeout: .seconds(300)))
                     try channel.pipeline.syncOperations.addHandler(watcher)
                 }
             }
