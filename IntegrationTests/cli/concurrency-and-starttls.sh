@@ -58,7 +58,9 @@ if echo "$out" | grep -q "SMTP: 221"; then ok "[$B] tlskit connect --starttls sm
 else fail "[$B] tlskit connect --starttls smtp -> tlskit serve --starttls smtp" "$(echo "$out" | tail -3)"; fi
 stop_serve
 APORT=""
-for _ in $(seq 1 20); do c=$((20000 + RANDOM % 30000)); (echo > /dev/tcp/127.0.0.1/$c) 2>/dev/null || { APORT=$c; break; }; done
+# Below the ephemeral range, where no client socket of this run can hold the port.
+read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range
+for _ in $(seq 1 20); do c=$((10000 + RANDOM % (eph_low - 10000))); (echo > /dev/tcp/127.0.0.1/$c) 2>/dev/null || { APORT=$c; break; }; done
 python3 -m aiosmtpd -n -l 127.0.0.1:$APORT --tlscert "$WORK/ecdsa.pem" --tlskey "$WORK/ecdsa.key" > "$WORK/aiosmtpd.log" 2>&1 &
 PIDS+=($!); A_PID=$!
 for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$APORT) 2>/dev/null && break; sleep 0.05; done

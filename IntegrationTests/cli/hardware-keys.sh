@@ -69,7 +69,7 @@ if echo " $BACKENDS " | grep -q " gnutls "; then
 fi
 
 # --- keys in a software TPM and on a token through OpenSSL: providers and the ENGINE bridge -
-if "$(dirname "$0")/../scripts/hwkeys" start "$WORK/hw" "$WORK/ecdsa-ca.pem" "$WORK/ecdsa-ca.key"; then
+if "$(dirname "$0")/../scripts/hwkeys" start "$WORK/hw" "$WORK/ecdsa-ca.pem" "$WORK/ecdsa-ca.key" 2> "$WORK/hwkeys.err"; then
     source "$WORK/hw/hwkeys.env"
     unset TPM2OPENSSL_TCTI
     TPM=(--provider default --provider tpm2 --propquery '?tpm2.signature' --tcti "$TPM_TCTI")
@@ -207,7 +207,7 @@ if "$(dirname "$0")/../scripts/hwkeys" start "$WORK/hw" "$WORK/ecdsa-ca.pem" "$W
     else fail "[openssl] wrong PIN via the ENGINE: exit 1, says so, never prints the PIN" "exit $status: $(cat "$WORK/err")"; fi
     unset SOFTHSM2_CONF TOKEN_PIN
 else
-    fail "scripts/hwkeys sets up the software TPM and the SoftHSM2 token"
+    fail "scripts/hwkeys sets up the software TPM and the SoftHSM2 token" "$(tail -5 "$WORK/hwkeys.err")"
 fi
 
 timeout 15 "$TLSKIT" serve --backend openssl --listen 127.0.0.1:0 --cert "$WORK/ecdsa.pem" --key 'pkcs11:token=x;object=y;type=private' > /dev/null 2> "$WORK/err"
