@@ -13,7 +13,7 @@ import Musl
 /// functions read from and write to in-memory queues instead of a socket.
 ///
 /// Not thread-safe: one owner at a time.
-final class GnuTLSConnection: TLSConnection, TLSQueueStorageReporting {
+final class GnuTLSConnection: TLSConnection, TLSQueueStorageReporting, TLSBufferLending {
     let side: TLSSide
     let state: GnuTLSContextState
     private let owner: AnyObject  // keeps the context alive
@@ -174,6 +174,23 @@ final class GnuTLSConnection: TLSConnection, TLSQueueStorageReporting {
         try contract.checkReceive()
         if firstBytes.count < 8 { firstBytes += bytes.prefix(8 - firstBytes.count) }
         input.append(bytes)
+    }
+
+    func withLentInput(_ bytes: UnsafeRawBufferPointer, _ body: () -> Void) throws(TLSError) {
+        try contract.checkReceive()
+        if firstBytes.count < 8 { firstBytes += bytes.prefix(8 - firstBytes.count) }
+        input.lend(bytes)
+        body()
+        input.settle()
+    }
+
+    func withLentOutput(_ buffer: UnsafeMutableRawBufferPointer, _ body: () -> Void) -> Int {
+        guard output.lendSpace(buffer) else {
+            body()
+            return 0
+        }
+        body()
+        return output.settleSpace()
     }
 
     func receiveEndOfInput() { _ = contract.markInputEnded() }

@@ -30,6 +30,8 @@ import Musl
 public final class TLSSocket {
     /// The sans-I/O engine this socket drives.
     public let connection: any TLSConnection
+    /// The same engine, when it takes lent buffers (both of TLSKit's backends do).
+    let lender: (any TLSBufferLending)?
     /// The underlying file descriptor; -1 once closed.
     public private(set) var fileDescriptor: Int32
     /// The peer's address as text, when known.
@@ -62,10 +64,12 @@ public final class TLSSocket {
     public init(fileDescriptor: Int32, connection: any TLSConnection, timeout: Duration? = .seconds(30), peerAddress: String? = nil) {
         self.fileDescriptor = fileDescriptor
         self.connection = connection
+        self.lender = connection as? any TLSBufferLending
         self.peerAddress = peerAddress
         self.timeout = timeout
         inBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
-        outBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
+        // Room for the records of a whole 64 KiB send, sealed straight into it (see send).
+        outBuffer = .allocate(byteCount: tlsLentOutputCapacity(forPlaintext: Self.bufferSize), alignment: 16)
         POSIX.setTimeouts(fileDescriptor, timeout)
     }
 
@@ -232,7 +236,21 @@ public final class TLSSocket {
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, Self.bufferSize)
             let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + chunk])
-            offset += try connection.write(slice)
+            if let lender, connection.pendingOutputByteCount == 0 {
+                // The records are sealed into the send buffer, not queued and copied there.
+                var written: Result<Int, TLSError> = .success(0)
+                let sealed = lender.withLentOutput(outBuffer) {
+                    written = Result { () throws(TLSError) in try connection.write(slice) }
+                }
+                if case .failure(let error) = written {
+                    try? sendOut(sealed)  // what was sealed before the failure (an alert, perhaps)
+                    throw error
+                }
+                try sendOut(sealed)
+                offset += try written.get()
+            } else {
+                offset += try connection.write(slice)
+            }
             try flush()
         }
     }
@@ -386,21 +404,25 @@ public final class TLSSocket {
     /// Writes every pending TLS byte to the socket (within `deadline`, if there is one).
     private func flush(_ deadline: Deadline? = nil) throws(TLSError) {
         // With a deadline, wait for writability first and never block inside send().
-        let flags = deadline?.end == nil ? POSIX.noSignal : POSIX.noSignal | Int32(MSG_DONTWAIT)
         while connection.pendingOutputByteCount > 0 {
-            let n = connection.drainOutput(into: outBuffer)
-            var offset = 0
-            while offset < n {
-                guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
-                try wait(Int32(POLLOUT), deadline)
-                let sent = Glibc.send(fileDescriptor, outBuffer.baseAddress! + offset, n - offset, flags)
-                if sent < 0 {
-                    if errno == EINTR { continue }
-                    if deadline?.end != nil && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }  // poll again
-                    throw POSIX.ioError("send()")
-                }
-                offset += sent
+            try sendOut(connection.drainOutput(into: outBuffer), deadline)
+        }
+    }
+
+    /// Writes the first `count` bytes of the send buffer to the socket.
+    private func sendOut(_ count: Int, _ deadline: Deadline? = nil) throws(TLSError) {
+        let flags = deadline?.end == nil ? POSIX.noSignal : POSIX.noSignal | Int32(MSG_DONTWAIT)
+        var offset = 0
+        while offset < count {
+            guard fileDescriptor >= 0 else { throw TLSError(.closed, "the socket is closed") }
+            try wait(Int32(POLLOUT), deadline)
+            let sent = Glibc.send(fileDescriptor, outBuffer.baseAddress! + offset, count - offset, flags)
+            if sent < 0 {
+                if errno == EINTR { continue }
+                if deadline?.end != nil && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }  // poll again
+                throw POSIX.ioError("send()")
             }
+            offset += sent
         }
     }
 

@@ -167,13 +167,46 @@ extension TLSChannelHandler {
         staged = nil
         let promise = stagedPromise
         stagedPromise = nil
-        do {
-            _ = try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.write(raw) }
-        } catch {
-            promise?.fail(error)
-            throw error
+        try seal(bytes, context: context, promise: promise)
+    }
+
+    /// Encrypts `bytes` and hands the records to the channel (unflushed); `promise` completes
+    /// with the write of the last of them, or fails with the engine's error (thrown as well).
+    /// With a lending engine the records are sealed straight into the buffer the channel
+    /// gets, not into the engine's queue and then copied out.
+    func seal(_ bytes: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) throws(TLSError) {
+        guard let lender, connection.pendingOutputByteCount == 0 else {
+            do {
+                _ = try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.write(raw) }
+            } catch {
+                promise?.fail(error)
+                throw error
+            }
+            writeOutput(context: context, promise: promise)
+            return
         }
-        writeOutput(context: context, promise: promise)
+        var failure: TLSError?
+        let capacity = tlsLentOutputCapacity(forPlaintext: bytes.readableBytes)
+        var records = context.channel.allocator.buffer(capacity: capacity)
+        records.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { space in
+            lender.withLentOutput(space) {
+                let written = bytes.withUnsafeReadableBytes { raw in Result { () throws(TLSError) in try connection.write(raw) } }
+                if case .failure(let error) = written { failure = error }
+            }
+        }
+        if let failure {
+            // What the engine wrote before failing (an alert, perhaps) goes out now: fail()
+            // lingers only for output still in the engine's queue.
+            if records.readableBytes > 0 {
+                context.write(wrapOutboundOut(records), promise: nil)
+                context.flush()
+            }
+            promise?.fail(failure)
+            throw failure
+        }
+        let rest = connection.pendingOutputByteCount > 0
+        if records.readableBytes > 0 { context.write(wrapOutboundOut(records), promise: rest ? nil : promise) }
+        if rest || records.readableBytes == 0 { writeOutput(context: context, promise: promise) }
     }
 
     /// Fails the staged writes (the connection ends before they were flushed).

@@ -72,6 +72,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     let connection: any TLSConnection
+    /// The same engine, when it takes lent buffers (both of TLSKit's backends do).
+    let lender: (any TLSBufferLending)?
     var state = State.handshaking
     var buffered: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     var readBuffer: ByteBuffer?
@@ -125,6 +127,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         bufferLimit: Int = TLSChannelHandler.defaultBufferLimit, idleTimeout: TimeAmount? = nil
     ) {
         self.connection = connection
+        self.lender = connection as? any TLSBufferLending
         connection.enableAsynchronousVerification()
         self.handshakeTimeout = handshakeTimeout
         self.bufferLimit = bufferLimit
@@ -200,11 +203,24 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             }
         }
         do {
+            if let lender {
+                // The engine reads the records where NIO put them; only a partial record left
+                // at the end is copied into its queue.
+                try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in
+                    try lender.withLentInput(raw) { process(context: context) }
+                }
+                return
+            }
             try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.receive(raw) }
         } catch {
             fail(context: context, error)
             return
         }
+        process(context: context)
+    }
+
+    /// Acts on received input: the handshake, or the records behind it.
+    private func process(context: ChannelHandlerContext) {
         switch state {
         case .handshaking: advanceHandshake(context: context)
         case .active, .outputClosed, .unwrapping, .closing: readPlaintext(context: context)
@@ -295,10 +311,8 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             }
             do {
                 try sealStaged(context: context)
-                _ = try bytes.withUnsafeReadableBytes { (raw) throws(TLSError) in try connection.write(raw) }
-                writeOutput(context: context, promise: promise)
+                try seal(bytes, context: context, promise: promise)
             } catch {
-                promise?.fail(error)
                 fail(context: context, error)
             }
         case .unwrapped:

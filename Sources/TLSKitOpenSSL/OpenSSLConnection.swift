@@ -7,7 +7,7 @@ import TLSKitInsecure
 ///
 /// Network bytes go into the pipe's input queue, records come out of its output queue
 /// (CTLSKitOpenSSLPipe.h); OpenSSL never sees a socket. Not thread-safe: one owner at a time.
-final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting {
+final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting, TLSBufferLending {
     let side: TLSSide
     let ssl: OpaquePointer
     /// The SSL*'s read and write BIO (the SSL* owns it): queues that hold no storage when
@@ -148,6 +148,27 @@ final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting {
         guard CTLSKitPipe_receive(pipe, base, bytes.count) == 1 else {
             throw TLSError(.internal, "out of memory queueing \(bytes.count) received bytes for OpenSSL")
         }
+    }
+
+    func withLentInput(_ bytes: UnsafeRawBufferPointer, _ body: () -> Void) throws(TLSError) {
+        try state.checkReceive()
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return body() }
+        guard CTLSKitPipe_lend_input(pipe, base, bytes.count) == 1 else {
+            throw TLSError(.internal, "out of memory queueing received bytes for OpenSSL")
+        }
+        body()
+        guard CTLSKitPipe_settle_input(pipe) == 1 else {
+            throw TLSError(.internal, "out of memory queueing the \(CTLSKitPipe_pending_input(pipe)) received bytes OpenSSL has not read yet")
+        }
+    }
+
+    func withLentOutput(_ buffer: UnsafeMutableRawBufferPointer, _ body: () -> Void) -> Int {
+        guard CTLSKitPipe_lend_output(pipe, buffer.baseAddress, buffer.count) == 1 else {
+            body()
+            return 0
+        }
+        body()
+        return CTLSKitPipe_settle_output(pipe)
     }
 
     func receiveEndOfInput() {

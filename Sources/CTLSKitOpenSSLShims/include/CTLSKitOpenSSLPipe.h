@@ -23,10 +23,28 @@ BIO *CTLSKitPipe_new(void);
 int CTLSKitPipe_receive(BIO *pipe, const void *bytes, size_t count);
 /// From now on an empty input queue reads as end of file, not as "retry later".
 void CTLSKitPipe_end_input(BIO *pipe);
-/// Bytes waiting in the input queue (received, not read by the SSL*).
+/// Bytes waiting in the input queue and the loan (received, not read by the SSL*).
 size_t CTLSKitPipe_pending_input(BIO *pipe);
-/// Moves up to `capacity` bytes from the front of the input queue; returns how many.
+/// Moves up to `capacity` bytes from the front of the input (queue, then loan); returns how many.
 size_t CTLSKitPipe_take_input(BIO *pipe, void *buffer, size_t capacity);
+
+// Loans: the caller's buffers stand in for the queues, saving a copy each way. The caller
+// keeps the memory valid and unchanged until it settles the loan.
+//
+/// Lends `count` received bytes: the SSL* reads them after the queued input, straight from
+/// `bytes`. Receiving or taking input meanwhile settles the loan first; so does a new loan.
+/// 1 on success, 0 when out of memory settling an earlier loan (fail the connection).
+int CTLSKitPipe_lend_input(BIO *pipe, const void *bytes, size_t count);
+/// Ends an input loan: the bytes the SSL* did not read are copied into the input queue.
+/// 1 on success, 0 when out of memory (those bytes are lost: fail the connection).
+int CTLSKitPipe_settle_input(BIO *pipe);
+/// Lends `capacity` bytes of space for output: while the output queue is empty, records the
+/// SSL* writes land there; what does not fit is queued after them. Do not drain meanwhile.
+/// 1 when lent; 0 (nothing lent) during another output loan or for a NULL buffer.
+int CTLSKitPipe_lend_output(BIO *pipe, void *buffer, size_t capacity);
+/// Ends an output loan; returns how many bytes were written into the lent space (they come
+/// before anything queued).
+size_t CTLSKitPipe_settle_output(BIO *pipe);
 /// Bytes waiting in the output queue (written by the SSL*, not drained).
 size_t CTLSKitPipe_pending_output(BIO *pipe);
 /// Moves up to `capacity` bytes from the front of the output queue; returns how many.
