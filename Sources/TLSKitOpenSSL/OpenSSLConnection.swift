@@ -257,7 +257,7 @@ final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting, TLSBuffe
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSReadResult {
         let base = try state.checkRead(buffer)
         if SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 { return .closed }
-        ERR_clear_error()
+        OpenSSLErrorStack.clearBeforeCall()
         var count = 0
         let status = SSL_read_ex(ssl, base, buffer.count, &count)
         let error = status == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, 0)
@@ -272,7 +272,7 @@ final class OpenSSLConnection: TLSConnection, TLSQueueStorageReporting, TLSBuffe
     func write(_ bytes: UnsafeRawBufferPointer) throws(TLSError) -> Int {
         try state.checkWrite()
         guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
-        ERR_clear_error()
+        OpenSSLErrorStack.clearBeforeCall()
         var written = 0
         if SSL_write_ex(ssl, base, bytes.count, &written) == 1 { return written }
         throw fail(SSL_get_error(ssl, 0), phase: .write)

@@ -15,6 +15,13 @@ struct OpenSSLErrorEntry {
 /// Reads OpenSSL's error queue. The queue is per thread: clear it before a call and drain
 /// it right after, with no suspension point in between.
 enum OpenSSLErrorStack {
+    /// Empties the queue before a call whose result `SSL_get_error` will read (a stale entry
+    /// left by other code on this thread would make it report `SSL_ERROR_SSL`). Looks first:
+    /// `ERR_clear_error` resets all 16 slots, about 880 instructions, before every record.
+    static func clearBeforeCall() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
+    }
+
     /// Removes and returns every entry, oldest first.
     static func drain() -> [OpenSSLErrorEntry] {
         var entries: [OpenSSLErrorEntry] = []

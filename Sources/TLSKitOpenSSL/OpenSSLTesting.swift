@@ -33,3 +33,12 @@ extension OpenSSLBackend {
         return OSSL_PROVIDER_get0_name(provider).map { String(cString: $0) } ?? "?"
     }
 }
+
+extension OpenSSLBackend {
+    /// Leaves an entry on this thread's OpenSSL error queue, as unrelated code (a failed file
+    /// open) would. For the test that proves a stale entry does not turn a connection's
+    /// "needs input" into a failure (`SSL_get_error` reads the queue).
+    package static func leaveStaleErrorForTesting() {
+        _ = BIO_new_file("/nonexistent/tlskit-stale-error", "r")
+    }
+}
