@@ -69,7 +69,9 @@ public final class TLSSocket {
         self.timeout = timeout
         inBuffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
         // Room for the records of a whole 64 KiB send, sealed straight into it (see send).
-        outBuffer = .allocate(byteCount: tlsLentOutputCapacity(forPlaintext: Self.bufferSize), alignment: 16)
+        // 64-byte aligned: the engine copies records into it, and glibc's `rep movsb` is slow on
+        // some x86 CPUs unless the destination is (see TLSChannelHandler.copyAlignment).
+        outBuffer = .allocate(byteCount: tlsLentOutputCapacity(forPlaintext: Self.bufferSize), alignment: 64)
         POSIX.setTimeouts(fileDescriptor, timeout)
     }
 
