@@ -14,14 +14,14 @@ import Musl
 let pushCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeRawPointer?, Int) -> Int = { ptr, data, size in
     guard let ptr, let data else { return -1 }
     let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    connection.output.append(UnsafeRawBufferPointer(start: data, count: size))
+    connection.pushOutput(UnsafeRawBufferPointer(start: data, count: size))
     return size
 }
 
 let pullCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeMutableRawPointer?, Int) -> Int = { ptr, data, size in
     guard let ptr, let data else { return -1 }
     let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    if connection.input.count > 0 { return connection.input.read(into: data, maximum: size) }
+    if connection.pendingInputCount > 0 { return connection.pullInput(into: data, maximum: size) }
     if connection.contract.inputEnded { return 0 }
     connection.setTransportErrno(EAGAIN)
     return -1
@@ -30,7 +30,7 @@ let pullCallback: @convention(c) (gnutls_transport_ptr_t?, UnsafeMutableRawPoint
 let pullTimeoutCallback: @convention(c) (gnutls_transport_ptr_t?, UInt32) -> Int32 = { ptr, _ in
     guard let ptr else { return -1 }
     let connection = Unmanaged<GnuTLSConnection>.fromOpaque(ptr).takeUnretainedValue()
-    return connection.input.count > 0 || connection.contract.inputEnded ? 1 : 0
+    return connection.pendingInputCount > 0 || connection.contract.inputEnded ? 1 : 0
 }
 
 let verifyCallback: @convention(c) (gnutls_session_t?) -> Int32 = { session in
