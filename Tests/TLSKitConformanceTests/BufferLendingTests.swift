@@ -29,41 +29,50 @@ struct BufferLendingTests {
     /// Whether `received` is `expected`, without printing kilobytes of both when not.
     private func intact(_ received: [UInt8], _ expected: [UInt8]) -> Bool { received == expected }
 
+    /// Writes `message` on `connection` with `capacity` bytes of space lent: the bytes that
+    /// landed in the space, and the write's result.
+    private func writeLent(_ message: [UInt8], on connection: any TLSConnection, capacity: Int) throws -> (
+        lent: [UInt8], written: Result<Int, TLSError>
+    ) {
+        var space = [UInt8](repeating: 0, count: capacity)
+        var written: Result<Int, TLSError> = .success(0)
+        let sealed = try space.withUnsafeMutableBytes { raw in
+            try lender(connection).withLentOutput(raw) {
+                written = Result { () throws(TLSError) in try connection.write(message) }
+            }
+        }
+        return (Array(space[..<sealed]), written)
+    }
+
+    /// Whether the client reads exactly `expected` from `wire`.
+    private func clientReads(_ expected: [UInt8], from wire: [UInt8], _ pair: ConnectionPair) throws -> Bool {
+        try pair.client.receive(wire)
+        return intact(try pair.readAll(pair.client), expected)
+    }
+
     private static func message(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) } }
 
     @Test(arguments: TestBackends.all, [TLSProtocolVersion.tls1_2, .tls1_3])
     func recordsAreSealedIntoTheLentBufferAndNothingIsQueued(backend: BackendUnderTest, version: TLSProtocolVersion) throws {
         let pair = try established(backend, version)
         let message = Self.message(16_384)
-        var space = [UInt8](repeating: 0, count: tlsLentOutputCapacity(forPlaintext: message.count))
-        var written: Result<Int, TLSError> = .success(0)
-        let sealed = try space.withUnsafeMutableBytes { raw in
-            try lender(pair.server).withLentOutput(raw) {
-                written = Result { () throws(TLSError) in try pair.server.write(message) }
-            }
-        }
+        let (lent, written) = try writeLent(message, on: pair.server, capacity: tlsLentOutputCapacity(forPlaintext: message.count))
         #expect(try written.get() == message.count)
-        #expect(sealed > message.count)  // one record: the plaintext plus header and tag
+        #expect(lent.count > message.count)  // one record: the plaintext plus header and tag
         #expect(pair.server.pendingOutputByteCount == 0)
         #expect(try storage(pair.server) == 0)  // the queue never held the record
-        try pair.client.receive(Array(space[..<sealed]))
-        let same = intact(try pair.readAll(pair.client), message)
-        #expect(same)
+        #expect(try clientReads(message, from: lent, pair))
     }
 
     @Test(arguments: TestBackends.all)
     func outputThatDoesNotFitIsQueuedAfterTheLentPart(backend: BackendUnderTest) throws {
         let pair = try established(backend, .tls1_3)
         let message = Self.message(40_000)
-        var space = [UInt8](repeating: 0, count: 100)
-        let sealed = try space.withUnsafeMutableBytes { raw in
-            try lender(pair.server).withLentOutput(raw) { _ = try? pair.server.write(message) }
-        }
-        #expect(sealed == 100)
+        let (lent, written) = try writeLent(message, on: pair.server, capacity: 100)
+        #expect(try written.get() == message.count)
+        #expect(lent.count == 100)
         #expect(pair.server.pendingOutputByteCount > 40_000 - 100)
-        try pair.client.receive(Array(space[..<sealed]) + pair.server.drainOutput())
-        let same = intact(try pair.readAll(pair.client), message)
-        #expect(same)
+        #expect(try clientReads(message, from: lent + pair.server.drainOutput(), pair))
     }
 
     @Test(arguments: TestBackends.all)
@@ -72,14 +81,9 @@ struct BufferLendingTests {
         let first = Self.message(500)
         let second = Array(Self.message(700).reversed())
         try pair.server.write(first)  // queued, not drained
-        var space = [UInt8](repeating: 0, count: 4_096)
-        let sealed = try space.withUnsafeMutableBytes { raw in
-            try lender(pair.server).withLentOutput(raw) { _ = try? pair.server.write(second) }
-        }
-        #expect(sealed == 0)  // the loan would have put the second record before the first
-        try pair.client.receive(pair.server.drainOutput())
-        let same = intact(try pair.readAll(pair.client), first + second)
-        #expect(same)
+        let (lent, _) = try writeLent(second, on: pair.server, capacity: 4_096)
+        #expect(lent.isEmpty)  // the loan would have put the second record before the first
+        #expect(try clientReads(first + second, from: pair.server.drainOutput(), pair))
     }
 
     @Test(arguments: TestBackends.all)
@@ -99,9 +103,8 @@ struct BufferLendingTests {
         }
         #expect(innerSealed == 0)
         #expect(outerSealed > 500)  // both records, in order, in the outer loan
-        try pair.client.receive(Array(outer[..<outerSealed]) + pair.server.drainOutput())
-        let same = intact(try pair.readAll(pair.client), Self.message(300) + Self.message(200))
-        #expect(same)
+        let wire = Array(outer[..<outerSealed]) + pair.server.drainOutput()
+        #expect(try clientReads(Self.message(300) + Self.message(200), from: wire, pair))
     }
 
     /// Records split across loans at every kind of boundary: inside a header, inside a body,
