@@ -313,6 +313,7 @@ public final class TLSChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 try sealStaged(context: context)
                 try seal(bytes, context: context, promise: promise)
             } catch {
+                promise?.fail(error)  // when sealStaged failed (seal fails it itself; a second fail is ignored)
                 fail(context: context, error)
             }
         case .unwrapped:
